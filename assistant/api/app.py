@@ -1,0 +1,117 @@
+"""The FastAPI application factory: routers, error handlers, Gradio at /ui."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse
+
+from ..index import IndexProblem
+from ..service import Assistant, NotFound, Unavailable
+from ..settings import Settings
+from .routers import chat, documents, health, search
+
+log = logging.getLogger(__name__)
+
+
+def create_app(
+    settings: Settings | None = None,
+    assistant: Assistant | None = None,
+    *,
+    with_ui: bool = True,
+) -> FastAPI:
+    """Build the app around `assistant`, or around one built from `settings`."""
+    owned = assistant is None
+    if assistant is None:
+        assistant = Assistant.from_settings(settings or Settings(), start_model=False)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # The local model takes seconds to a minute to load: warm it up in the
+        # background so /healthz answers at once and /readyz says when it is ready.
+        _warm_up(app.state.assistant)
+        try:
+            yield
+        finally:
+            if owned:
+                app.state.assistant.close()
+
+    app = FastAPI(
+        title="Technology Transfer Assistant",
+        summary="Cited answers about China's international technology transfer centers.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.assistant = assistant
+    for router in (health.router, search.router, chat.router, documents.router):
+        app.include_router(router)
+    _add_error_handlers(app)
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/ui/" if with_ui else "/docs")
+
+    if with_ui:
+        import gradio as gr
+
+        from ..ui import build_ui
+
+        gr.mount_gradio_app(app, build_ui(assistant), path="/ui")
+    return app
+
+
+def _warm_up(assistant: Assistant) -> None:
+    model = assistant.chat_model
+    start = getattr(model, "start", None)
+    if start is None:
+        return
+
+    def run() -> None:
+        try:
+            start()
+        except Exception as exc:  # reported by /readyz and in answers' notice
+            assistant.chat_error = str(exc)
+            log.error("local model failed to start: %s", exc)
+
+    threading.Thread(target=run, name="model-warm-up", daemon=True).start()
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = []
+        for err in exc.errors():
+            if err.get("type") == "json_invalid":
+                problems.append("body: not valid JSON; send a UTF-8 JSON object.")
+                continue
+            loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+            msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+            problems.append(f"{loc}: {msg}")
+        return JSONResponse(
+            {"detail": "; ".join(problems) or "Invalid request.", "errors": _plain(exc.errors())},
+            status_code=422,
+        )
+
+    @app.exception_handler(Unavailable)
+    async def unavailable(request: Request, exc: Unavailable) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "30"})
+
+    @app.exception_handler(IndexProblem)
+    async def index_problem(request: Request, exc: IndexProblem) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "30"})
+
+    @app.exception_handler(NotFound)
+    async def not_found(request: Request, exc: NotFound) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=404)
+
+
+def _plain(errors: object) -> object:
+    """Validation errors made JSON-safe (they can carry exceptions and bytes)."""
+    import json
+
+    return json.loads(json.dumps(errors, default=str))

@@ -1,0 +1,26 @@
+"""POST /v1/search: hybrid retrieval over the index."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from starlette.concurrency import run_in_threadpool
+
+from ...retrieve import Filters
+from ..deps import AssistantDep
+from ..schemas import ErrorBody, SearchRequest, SearchResponse, SearchResult
+
+router = APIRouter(prefix="/v1", tags=["search"])
+
+
+@router.post(
+    "/search",
+    response_model=SearchResponse,
+    responses={422: {"model": ErrorBody}, 503: {"model": ErrorBody}},
+)
+async def search(body: SearchRequest, assistant: AssistantDep) -> SearchResponse:
+    f = body.filters
+    filters = Filters(f.doc_id, f.kind, f.language) if f else Filters()
+    hits = await run_in_threadpool(assistant.search, body.query, body.k, filters)
+    return SearchResponse(
+        query=body.query, results=[SearchResult(**h.as_dict()) for h in hits]
+    )

@@ -1,0 +1,255 @@
+"""Citations: tie each claim of an answer to a verbatim quote from a retrieved passage.
+
+The chat model only says *which* passage supports a sentence (`[n]`); the quote itself is
+chosen here, as the passage sentence that best matches the claim (multilingual
+embeddings, so an English claim finds its Chinese source), and is then checked to be an
+exact slice of the document. A sentence whose citation cannot be checked, or that states
+a number its passages do not contain, is dropped, never shown.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+
+from .embedding import Embedder, Vectors, cosine
+from .text import han_ratio, normalize, split_sentences, to_simplified
+from .types import Chunk, Citation, Document, SearchHit
+
+_MARKER = re.compile(r"\[(\d{1,2})\]")
+_LEADING_MARKERS = re.compile(r"^(\s*\[\d{1,2}\])+")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_QUOTED = re.compile(r"[“\"「『]([^”\"」』]{4,200})[”\"」』]")
+
+# Similarity needed to attach a citation to a sentence the model left uncited.
+ATTACH_THRESHOLD = 0.55
+# Below this, the passage the model cited does not support the sentence at all.
+SUPPORT_THRESHOLD = 0.2
+
+
+@dataclass(frozen=True)
+class Quote:
+    start: int  # offsets in the chunk text
+    end: int
+    score: float
+
+
+class QuoteFinder:
+    """Finds the passage sentence closest to a claim; caches sentence embeddings."""
+
+    def __init__(self, embedder: Embedder, cache_size: int = 2048) -> None:
+        self.embedder = embedder
+        self._cache: OrderedDict[str, tuple[list[tuple[int, int]], Vectors]] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    def sentences(self, chunk: Chunk) -> tuple[list[tuple[int, int]], Vectors]:
+        with self._lock:
+            if chunk.chunk_id in self._cache:
+                self._cache.move_to_end(chunk.chunk_id)
+                return self._cache[chunk.chunk_id]
+        spans = [
+            s
+            for s in split_sentences(chunk.text)
+            if _substantial(chunk.text[s[0] : s[1]]) and chunk.text[s[0] : s[1]] != chunk.heading
+        ]
+        if not spans:
+            spans = [(0, len(chunk.text))]
+        vectors = self.embedder.embed_documents(
+            [to_simplified(chunk.text[a:b]) for a, b in spans]
+        )
+        with self._lock:
+            self._cache[chunk.chunk_id] = (spans, vectors)
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return spans, vectors
+
+    def best(self, claim: str, chunk: Chunk, claim_vec: Vectors | None = None) -> Quote:
+        spans, vectors = self.sentences(chunk)
+        if claim_vec is None:
+            claim_vec = self.embedder.embed_query(to_simplified(claim))
+        sims = cosine(claim_vec[None, :], vectors)[0]
+        overlap = np.array([_bigram_overlap(claim, chunk.text[a:b]) for a, b in spans])
+        scores = sims + 0.5 * overlap
+        i = int(np.argmax(scores))
+        return Quote(spans[i][0], spans[i][1], float(scores[i]))
+
+
+def _substantial(sentence: str) -> bool:
+    # Headings, table-cell fragments and page-break stubs make poor quotes.
+    return len(sentence.strip()) >= 8
+
+
+def _bigrams(text: str) -> set[str]:
+    t = re.sub(r"\s+", "", normalize(text))
+    return {t[i : i + 2] for i in range(len(t) - 1)}
+
+
+def _bigram_overlap(claim: str, sentence: str) -> float:
+    a, b = _bigrams(claim), _bigrams(sentence)
+    if not a or not b:
+        return 0.0
+    return len(a & b) / min(len(a), len(b))
+
+
+@dataclass
+class CitedSentence:
+    text: str  # without markers
+    citations: list[Citation]
+
+
+@dataclass
+class CitationResult:
+    sentences: list[CitedSentence]
+    citations: list[Citation]
+    dropped: list[str]
+
+    @property
+    def grounded(self) -> bool:
+        return bool(self.sentences)
+
+
+def split_answer(raw: str) -> list[tuple[str, list[int]]]:
+    """Sentences of an answer with the passage numbers cited in each.
+
+    Markers written after the full stop (`…中心。[1]`) belong to the sentence before.
+    """
+    spans = list(split_sentences(raw))
+    pieces: list[list[str]] = []
+    for a, b in spans:
+        seg = raw[a:b]
+        lead = _LEADING_MARKERS.match(seg)
+        if lead and pieces:
+            pieces[-1].append(lead.group(0))
+            seg = seg[lead.end() :]
+        if seg.strip():
+            pieces.append([seg])
+    out = []
+    for parts in pieces:
+        joined = "".join(parts)
+        nums = [int(n) for n in _MARKER.findall(joined)]
+        text = _MARKER.sub("", joined).strip()
+        text = re.sub(r"\s+([。！？；.!?;，,])", r"\1", text)
+        if text:
+            out.append((text, nums))
+    return out
+
+
+def verify_quote(document: Document, chunk: Chunk, start: int, end: int) -> Citation | None:
+    """A citation for chunk.text[start:end], or None if it is not an exact document slice."""
+    quote = chunk.text[start:end]
+    doc_start, doc_end = chunk.start + start, chunk.start + end
+    if not quote.strip() or document.text[doc_start:doc_end] != quote:
+        return None
+    return Citation(
+        n=0,
+        chunk_id=chunk.chunk_id,
+        doc_id=document.doc_id,
+        title=document.title,
+        quote=quote,
+        start=doc_start,
+        end=doc_end,
+        kind=document.kind,
+        published=document.published,
+    )
+
+
+def cite(
+    raw_answer: str,
+    question: str,
+    passages: list[SearchHit],
+    finder: QuoteFinder,
+) -> CitationResult:
+    """Check and attach citations to each sentence of a model's answer."""
+    kept: list[CitedSentence] = []
+    dropped: list[str] = []
+    for text, nums in split_answer(raw_answer):
+        claim_vec = finder.embedder.embed_query(to_simplified(text))
+        valid = sorted({n for n in nums if 1 <= n <= len(passages)})
+        if not valid:
+            best_n, best_score = 0, 0.0
+            for n, hit in enumerate(passages, start=1):
+                score = finder.best(text, hit.chunk, claim_vec).score
+                if score > best_score:
+                    best_n, best_score = n, score
+            if best_score < ATTACH_THRESHOLD:
+                dropped.append(text)
+                continue
+            valid = [best_n]
+        citations = []
+        for n in valid:
+            hit = passages[n - 1]
+            quote = _quoted_in(text, hit.chunk) or finder.best(text, hit.chunk, claim_vec)
+            if quote.score < SUPPORT_THRESHOLD:
+                continue
+            citation = verify_quote(hit.document, hit.chunk, quote.start, quote.end)
+            if citation is not None:
+                citations.append(citation)
+        if not citations or not _numbers_supported(text, question, [c.quote for c in citations], passages, valid):
+            dropped.append(text)
+            continue
+        kept.append(CitedSentence(text, citations))
+    return _renumber(kept, dropped)
+
+
+def _quoted_in(text: str, chunk: Chunk) -> Quote | None:
+    """A passage string the model quoted verbatim, if any."""
+    for m in _QUOTED.finditer(text):
+        i = chunk.text.find(m.group(1))
+        if i >= 0:
+            return Quote(i, i + len(m.group(1)), 1.0)
+    return None
+
+
+def _numbers_supported(
+    text: str, question: str, quotes: list[str], passages: list[SearchHit], cited: list[int]
+) -> bool:
+    """Every number in the sentence appears in a cited passage or in the question."""
+    numbers = {n.replace(",", "") for n in _NUMBER.findall(text)}
+    if not numbers:
+        return True
+    haystack = normalize(question + " " + " ".join(passages[n - 1].chunk.text for n in cited))
+    haystack = haystack.replace(",", "")
+    return all(n in haystack for n in numbers)
+
+
+def _renumber(kept: list[CitedSentence], dropped: list[str]) -> CitationResult:
+    numbering: dict[tuple[str, int], int] = {}
+    ordered: list[Citation] = []
+    for sentence in kept:
+        renumbered = []
+        for c in sentence.citations:
+            key = (c.chunk_id, c.start)
+            if key not in numbering:
+                numbering[key] = len(numbering) + 1
+                ordered.append(_with_n(c, numbering[key]))
+            renumbered.append(_with_n(c, numbering[key]))
+        # One marker per quote, in order, no repeats within a sentence.
+        seen: set[int] = set()
+        sentence.citations = [c for c in renumbered if not (c.n in seen or seen.add(c.n))]  # type: ignore[func-returns-value]
+    return CitationResult(kept, ordered, dropped)
+
+
+def _with_n(c: Citation, n: int) -> Citation:
+    return Citation(n, c.chunk_id, c.doc_id, c.title, c.quote, c.start, c.end, c.kind, c.published)
+
+
+def render(sentences: list[CitedSentence]) -> str:
+    """The answer text with `[n]` after each sentence."""
+    parts = []
+    for s in sentences:
+        marks = "".join(f"[{c.n}]" for c in s.citations)
+        body = s.text
+        # Put the marker before the final full stop in Chinese, after it in English.
+        if body and body[-1] in "。！？；" :
+            parts.append(f"{body[:-1]}{marks}{body[-1]}")
+        elif body and body[-1] in ".!?;":
+            parts.append(f"{body[:-1]} {marks}{body[-1]}".replace("  ", " "))
+        else:
+            parts.append(f"{body} {marks}" if han_ratio(body) < 0.3 else f"{body}{marks}")
+    joiner = " " if sentences and han_ratio(" ".join(s.text for s in sentences)) < 0.3 else ""
+    return joiner.join(parts)

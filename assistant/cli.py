@@ -1,0 +1,261 @@
+"""The `assistant` command: ingest, search, ask, serve, and a few helpers.
+
+Settings are read here, once, and passed down. Errors print one line that says what to
+do and exit with status 1 (2 for bad usage), never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from .settings import Settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Context:
+    def __init__(self) -> None:
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            from pydantic import ValidationError
+
+            try:
+                self._settings = Settings()
+            except ValidationError as exc:
+                problems = "; ".join(
+                    f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+                )
+                raise click.ClickException(f"Invalid settings: {problems}") from exc
+            from .offline import apply_offline_env
+
+            apply_offline_env(self._settings.cache_dir)
+        return self._settings
+
+
+pass_ctx = click.make_pass_decorator(Context, ensure=True)
+
+
+def _fail_cleanly(fn: F) -> F:
+    """Turn the project's own errors into one-line messages."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from .corpus import CorpusError
+        from .index import IndexProblem
+        from .llm import ChatModelError
+        from .prompts import PromptError
+        from .service import NotFound, Unavailable
+        from .store import StoreError
+
+        try:
+            return fn(*args, **kwargs)
+        except (CorpusError, IndexProblem, StoreError, Unavailable, NotFound, PromptError, ChatModelError) as exc:
+            raise click.ClickException(str(exc)) from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log more.")
+def main(verbose: bool) -> None:
+    """Bilingual RAG assistant for international technology transfer."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+
+
+@main.command()
+@click.option("--rebuild", is_flag=True, help="Discard the index and build it from scratch.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@pass_ctx
+@_fail_cleanly
+def ingest(ctx: Context, rebuild: bool, quiet: bool) -> None:
+    """Index the corpus folder (incremental: only new or changed chunks are embedded)."""
+    from .embedding import USEEmbedder
+    from .index import ingest as run_ingest
+    from .index import store_factory_for
+    from .service import chunker_config
+
+    s = ctx.settings
+    report = run_ingest(
+        s.corpus_dir,
+        s.index_dir,
+        USEEmbedder(),
+        store_factory_for(s.index_dir, s.chroma_host, s.chroma_port),
+        chunker_config(s),
+        rebuild=rebuild,
+        progress=not quiet,
+        log=(lambda m: None) if quiet else (lambda m: click.echo(m, err=True)),
+    )
+    click.echo(
+        f"Indexed {report.documents} documents, {report.chunks} chunks "
+        f"({report.added} embedded, {report.unchanged} unchanged, {report.removed} removed) "
+        f"in {report.seconds:.1f} s → {s.index_dir}"
+    )
+
+
+@main.command()
+@click.argument("query")
+@click.option("--k", "k", default=5, show_default=True, type=click.IntRange(1, 50))
+@click.option("--doc-id", default=None, help="Only this document.")
+@click.option("--kind", type=click.Choice(["policy_paper", "news_report", "unknown"]), default=None)
+@click.option("--language", type=click.Choice(["en", "zh", "zh-Hans", "zh-Hant"]), default=None)
+@click.option("--json", "as_json", is_flag=True, help="Print the /v1/search JSON.")
+@pass_ctx
+@_fail_cleanly
+def search(
+    ctx: Context, query: str, k: int, doc_id: str | None, kind: str | None, language: str | None, as_json: bool
+) -> None:
+    """Search the index (hybrid dense + keyword)."""
+    from .retrieve import Filters
+
+    if not query.strip():
+        raise click.UsageError("QUERY must not be empty.")
+    assistant = _assistant(ctx, with_model=False)
+    hits = assistant.search(query, k, Filters(doc_id, kind, language))
+    if as_json:
+        click.echo(json.dumps({"query": query, "results": [h.as_dict() for h in hits]}, ensure_ascii=False, indent=2))
+        return
+    if not hits:
+        click.echo("No results.")
+    for h in hits:
+        click.echo(click.style(f"[{h.rank}] {h.document.title}", bold=True) + f"  ({h.chunk.doc_id} {h.chunk.start}–{h.chunk.end}, score {h.score:.4f})")
+        click.echo("    " + h.chunk.text.replace("\n", " ")[:300])
+
+
+@main.command()
+@click.argument("question")
+@click.option("--json", "as_json", is_flag=True, help="Print the /v1/chat JSON.")
+@pass_ctx
+@_fail_cleanly
+def ask(ctx: Context, question: str, as_json: bool) -> None:
+    """Answer a question with citations."""
+    from .answer import DoneEvent
+
+    if not question.strip():
+        raise click.UsageError("QUESTION must not be empty.")
+    limit = ctx.settings.max_message_chars
+    if len(question) > limit:
+        raise click.UsageError(f"QUESTION is longer than {limit} characters.")
+    assistant = _assistant(ctx, with_model=True)
+    try:
+        if as_json:
+            click.echo(json.dumps(assistant.chat(question).as_dict(), ensure_ascii=False, indent=2))
+            return
+        final = None
+        streamed = False
+        for event in assistant.chat_stream(question):
+            if isinstance(event, DoneEvent):
+                final = event.answer
+            elif sys.stdout.isatty():
+                click.echo(event.text, nl=False)
+                streamed = True
+        assert final is not None
+        if streamed:
+            click.echo("\n" + "─" * 40)
+        if final.notice:
+            click.echo(click.style(final.notice, fg="yellow"))
+        click.echo(final.answer)
+        for c in final.citations:
+            click.echo(click.style(f"[{c.n}] {c.title}", bold=True) + f" ({c.doc_id} {c.start}–{c.end})")
+            click.echo(f"    “{c.quote}”")
+    finally:
+        assistant.close()
+
+
+@main.command()
+@click.option("--host", default=None, help="Default: ASSISTANT_HOST (127.0.0.1).")
+@click.option("--port", default=None, type=click.IntRange(1, 65535), help="Default: ASSISTANT_PORT (8000).")
+@pass_ctx
+@_fail_cleanly
+def serve(ctx: Context, host: str | None, port: int | None) -> None:
+    """Serve the API (docs at /docs) and the chat UI (at /ui)."""
+    import uvicorn
+
+    from .api import create_app
+
+    s = ctx.settings
+    app = create_app(s)
+    host, port = host or s.host, port or s.port
+    click.echo(f"Serving on http://{host}:{port}/ui  (API docs: http://{host}:{port}/docs)", err=True)
+    # A short graceful timeout: an open UI connection must not block shutdown.
+    uvicorn.run(app, host=host, port=port, timeout_graceful_shutdown=3, log_level="info")
+
+
+@main.command()
+@pass_ctx
+@_fail_cleanly
+def status(ctx: Context) -> None:
+    """Say whether the index matches the corpus and settings."""
+    from .embedding import USEEmbedder
+    from .index import index_is_current
+    from .service import chunker_config
+
+    s = ctx.settings
+    ok, why = index_is_current(s.corpus_dir, s.index_dir, USEEmbedder.name, chunker_config(s))
+    click.echo(f"index {s.index_dir}: {why}")
+    sys.exit(0 if ok else 3)
+
+
+@main.command()
+@click.argument("raw_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def clean(raw_file: Path) -> None:
+    """Print a raw web capture with site chrome and conversion pinyin removed."""
+    from .corpus import clean_capture
+
+    try:
+        raw = raw_file.read_text("utf-8")
+    except UnicodeDecodeError as exc:
+        raise click.ClickException(f"{raw_file} is not UTF-8 text.") from exc
+    report = clean_capture(raw)
+    click.echo(report.text, nl=False)
+    click.echo(
+        f"(removed {len(report.removed_lines)} chrome lines, {report.pinyin_removed} pinyin artifacts)",
+        err=True,
+    )
+
+
+@main.command("prepare-model")
+@pass_ctx
+@_fail_cleanly
+def prepare_model(ctx: Context) -> None:
+    """Join and verify the bundled local model file (done by `make setup`)."""
+    from .local_model import ModelFileError, ensure_model_file
+
+    s = ctx.settings
+    try:
+        path = ensure_model_file(s.models_dir, custom_path=s.local_model_path, progress=True)
+    except ModelFileError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(str(path))
+
+
+def _assistant(ctx: Context, *, with_model: bool):  # type: ignore[no-untyped-def]
+    from .service import Assistant, Unavailable
+
+    s = ctx.settings
+    if not with_model:
+        s = s.model_copy(update={"llm": "extractive"})
+    assistant = Assistant.from_settings(s, start_model=with_model)
+    try:
+        assistant.engine  # noqa: B018 - raises Unavailable with the fix
+    except Unavailable:
+        assistant.close()
+        raise
+    return assistant
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,146 @@
+"""Stage 5, retrieve: hybrid search, dense vectors and BM25 keywords fused by rank.
+
+Dense search (multilingual embeddings in Chroma) carries English questions over Chinese
+passages; keyword search (jieba BM25 on script-normalized text) nails names, numbers and
+exact terms. Reciprocal-rank fusion combines them without having to calibrate scores.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .embedding import Embedder, cosine
+from .index import IndexSnapshot
+from .keyword import KeywordIndex, query_tokens
+from .text import to_simplified
+from .types import SearchHit
+
+LANGUAGE_FILTERS = {
+    "en": ("en",),
+    "zh": ("zh-Hans", "zh-Hant"),
+    "zh-Hans": ("zh-Hans",),
+    "zh-Hant": ("zh-Hant",),
+}
+
+
+@dataclass(frozen=True)
+class Filters:
+    doc_id: str | None = None
+    kind: str | None = None
+    language: str | None = None
+
+    def where(self) -> dict[str, Any] | None:
+        clauses: list[dict[str, Any]] = []
+        if self.doc_id:
+            clauses.append({"doc_id": self.doc_id})
+        if self.kind:
+            clauses.append({"kind": self.kind})
+        if self.language:
+            clauses.append({"language": {"$in": list(LANGUAGE_FILTERS[self.language])}})
+        if not clauses:
+            return None
+        return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+class HybridRetriever:
+    """Search one loaded index snapshot."""
+
+    def __init__(
+        self,
+        snapshot: IndexSnapshot,
+        embedder: Embedder,
+        *,
+        rrf_k: int = 60,
+        dense_weight: float = 1.0,
+        keyword_weight: float = 1.0,
+        candidates: int = 50,
+    ) -> None:
+        self.snapshot = snapshot
+        self.embedder = embedder
+        self.rrf_k = rrf_k
+        self.dense_weight = dense_weight
+        self.keyword_weight = keyword_weight
+        self.candidates = candidates
+        self._keyword = KeywordIndex(snapshot.tokens)
+        self._pos = snapshot.chunk_by_id
+        doc_kind = {d.doc_id: d.kind for d in snapshot.documents.values()}
+        self._doc_ids = np.array([c.doc_id for c in snapshot.chunks])
+        self._kinds = np.array([doc_kind[c.doc_id] for c in snapshot.chunks])
+        self._langs = np.array([c.language for c in snapshot.chunks])
+
+    def search(self, query: str, k: int = 5, filters: Filters | None = None) -> list[SearchHit]:
+        filters = filters or Filters()
+        chunks = self.snapshot.chunks
+        if not chunks or not query.strip():
+            return []
+        allowed = self._mask(filters)
+        if not allowed.any():
+            return []
+        qvec = self.embedder.embed_query(to_simplified(query))
+
+        dense_ranked = self._dense(qvec, filters, allowed)
+        kw_scores = self._keyword.scores(query_tokens(query))
+        kw_scores = np.where(allowed, kw_scores, 0.0)
+        kw_order = [int(i) for i in np.argsort(-kw_scores, kind="stable") if kw_scores[i] > 0]
+        kw_ranked = kw_order[: self.candidates]
+
+        fused: dict[int, float] = {}
+        for rank, i in enumerate(dense_ranked):
+            fused[i] = fused.get(i, 0.0) + self.dense_weight / (self.rrf_k + rank + 1)
+        for rank, i in enumerate(kw_ranked):
+            fused[i] = fused.get(i, 0.0) + self.keyword_weight / (self.rrf_k + rank + 1)
+        order = sorted(fused, key=lambda i: (-fused[i], i))[:k]
+
+        dense_sim = self._exact_similarity(qvec, order)
+        hits = []
+        for rank, i in enumerate(order, start=1):
+            chunk = chunks[i]
+            hits.append(
+                SearchHit(
+                    rank=rank,
+                    chunk=chunk,
+                    document=self.snapshot.documents[chunk.doc_id],
+                    score=fused[i],
+                    dense_score=dense_sim.get(i),
+                    keyword_score=float(kw_scores[i]),
+                )
+            )
+        return hits
+
+    def _mask(self, filters: Filters) -> np.ndarray:
+        mask = np.ones(len(self.snapshot.chunks), dtype=bool)
+        if filters.doc_id:
+            mask &= self._doc_ids == filters.doc_id
+        if filters.kind:
+            mask &= self._kinds == filters.kind
+        if filters.language:
+            mask &= np.isin(self._langs, LANGUAGE_FILTERS[filters.language])
+        return mask
+
+    def _dense(self, qvec: np.ndarray, filters: Filters, allowed: np.ndarray) -> list[int]:
+        store = self.snapshot.store
+        # Chunks left in the store by an interrupted ingest are not in the manifest;
+        # ask for enough extra results that dropping them still leaves `candidates`.
+        extra = max(0, store.count() - len(self.snapshot.chunks))
+        found = store.query(qvec, self.candidates + extra, where=filters.where())
+        ranked = []
+        for cid, _sim in found:
+            i = self._pos.get(cid)
+            if i is not None and allowed[i]:
+                ranked.append(i)
+        return ranked[: self.candidates]
+
+    def _exact_similarity(self, qvec: np.ndarray, order: list[int]) -> dict[int, float]:
+        if not order:
+            return {}
+        ids = [self.snapshot.chunks[i].chunk_id for i in order]
+        records = {r.chunk_id: r for r in self.snapshot.store.get(ids, with_embeddings=True)}
+        out: dict[int, float] = {}
+        for i, cid in zip(order, ids, strict=True):
+            emb = records[cid].embedding if cid in records else None
+            if emb is not None:
+                out[i] = float(cosine(qvec[None, :], emb[None, :])[0, 0])
+        return out

@@ -1,0 +1,191 @@
+"""The assistant as one object: what the API, the Gradio UI and the CLI all call.
+
+`Assistant.from_settings` wires the stages together (embedder, index snapshot, hybrid
+retriever, chat model, answer engine). A missing or broken index does not stop it from
+being built: `search`/`chat` then raise `Unavailable` with the command that fixes it, and
+`reload()` picks up a rebuilt index without a restart.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from .answer import AnswerEngine, DoneEvent, Event, Turn
+from .chunking import ChunkerConfig
+from .embedding import Embedder, USEEmbedder
+from .index import IndexProblem, load_snapshot, store_factory_for
+from .llm import ChatModel, ChatModelError, build_chat_model
+from .prompts import load_prompts
+from .retrieve import Filters, HybridRetriever
+from .settings import Settings
+from .types import Answer, Document, SearchHit
+
+log = logging.getLogger(__name__)
+
+
+class Unavailable(RuntimeError):
+    """The assistant cannot serve this request now; the message says how to fix it."""
+
+
+class NotFound(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    document: Document
+    chunks: int
+
+    def as_dict(self, with_text: bool = False) -> dict[str, Any]:
+        d = self.document
+        data: dict[str, Any] = {
+            "doc_id": d.doc_id,
+            "title": d.title,
+            "kind": d.kind,
+            "publisher": d.publisher,
+            "published": d.published,
+            "language": d.language,
+            "chunks": self.chunks,
+        }
+        if with_text:
+            data["source_notes"] = d.source_notes
+            data["text"] = d.text
+        return data
+
+
+def chunker_config(settings: Settings) -> ChunkerConfig:
+    return ChunkerConfig(
+        max_tokens=settings.chunk_max_tokens,
+        overlap_sentences=settings.chunk_overlap_sentences,
+        table_max_tokens=settings.table_max_tokens,
+    )
+
+
+class Assistant:
+    def __init__(
+        self,
+        settings: Settings,
+        embedder: Embedder,
+        chat_model: ChatModel | None,
+        chat_error: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self.chat_model = chat_model
+        self.chat_error = chat_error
+        self.prompts = load_prompts(settings.prompts_dir)
+        self._open_store = store_factory_for(
+            settings.index_dir, settings.chroma_host, settings.chroma_port
+        )
+        self._engine: AnswerEngine | None = None
+        self._index_error: str | None = None
+        self._lock = threading.Lock()
+        self.reload()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, start_model: bool = True) -> Assistant:
+        chat_model: ChatModel | None = None
+        chat_error = None
+        try:
+            chat_model = build_chat_model(settings, start_local=start_model)
+        except ChatModelError as exc:
+            # Serve anyway: answers fall back to extractive and say why.
+            chat_error = str(exc)
+            log.error("chat model unavailable: %s", exc)
+        return cls(settings, USEEmbedder(), chat_model, chat_error)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def reload(self) -> None:
+        """(Re)load the index named by the manifest; keep serving the old one on failure."""
+        try:
+            snapshot = load_snapshot(self.settings.index_dir, self._open_store, self.embedder)
+        except IndexProblem as exc:
+            with self._lock:
+                if self._engine is None:
+                    self._index_error = str(exc)
+            log.info("index unavailable: %s", exc)
+            return
+        engine = AnswerEngine(
+            HybridRetriever(snapshot, self.embedder),
+            self.chat_model,
+            self.prompts,
+            k=self.settings.retrieval_k,
+            max_answer_tokens=self.settings.max_answer_tokens,
+        )
+        with self._lock:
+            self._engine = engine
+            self._index_error = None
+
+    def close(self) -> None:
+        if self.chat_model is not None:
+            self.chat_model.close()
+
+    @property
+    def engine(self) -> AnswerEngine:
+        engine = self._engine
+        if engine is None:
+            raise Unavailable(self._index_error or "The index is not loaded.")
+        return engine
+
+    @property
+    def backend(self) -> str:
+        return self.chat_model.backend if self.chat_model else "extractive"
+
+    def status(self) -> dict[str, Any]:
+        """Readiness: index loaded, and the chat model (if any) answering."""
+        if self._engine is None:
+            return {"ready": False, "reason": self._index_error or "index not loaded"}
+        chunks = len(self._engine.retriever.snapshot.chunks)
+        model_ok, model_detail = (True, "extractive") if self.chat_model is None else self.chat_model.ready()
+        status: dict[str, Any] = {
+            "ready": model_ok,
+            "chunks": chunks,
+            "backend": self.backend,
+            "model": model_detail,
+        }
+        if not model_ok:
+            status["reason"] = f"chat model not ready: {model_detail}"
+        if self.chat_error:
+            status["model_error"] = self.chat_error
+        return status
+
+    # ------------------------------------------------------------------ requests
+
+    def search(self, query: str, k: int = 5, filters: Filters | None = None) -> list[SearchHit]:
+        return self.engine.retriever.search(query, k, filters)
+
+    def chat(self, message: str, history: list[Turn] | None = None) -> Answer:
+        return self._with_notice(self.engine.answer(message, history or []))
+
+    def chat_stream(self, message: str, history: list[Turn] | None = None) -> Iterator[Event]:
+        for event in self.engine.stream(message, history or []):
+            if isinstance(event, DoneEvent):
+                yield DoneEvent(self._with_notice(event.answer))
+            else:
+                yield event
+
+    def _with_notice(self, answer: Answer) -> Answer:
+        if self.chat_error and not answer.notice and self.settings.llm != "extractive":
+            answer.notice = f"No chat model is available ({self.chat_error}); answers come from the documents' own sentences."
+        return answer
+
+    def documents(self) -> list[DocumentInfo]:
+        snapshot = self.engine.retriever.snapshot
+        counts: dict[str, int] = {}
+        for c in snapshot.chunks:
+            counts[c.doc_id] = counts.get(c.doc_id, 0) + 1
+        return [
+            DocumentInfo(snapshot.documents[k], counts.get(k, 0))
+            for k in sorted(snapshot.documents)
+        ]
+
+    def document(self, doc_id: str) -> DocumentInfo:
+        for info in self.documents():
+            if info.document.doc_id == doc_id:
+                return info
+        raise NotFound(f"No document with id {doc_id!r}. GET /v1/documents lists the ids.")

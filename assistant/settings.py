@@ -1,0 +1,76 @@
+"""Settings: the one place configuration is read (environment variables and `.env`).
+
+Entry points (the CLI and the app factory) build a `Settings` and pass it down; no
+other module reads the environment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Backend = Literal["local", "openai", "extractive"]
+
+# The project root, so that the defaults work from any working directory when the
+# package is installed in editable mode (the normal case: `make run`).
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Every setting, with its environment variable (the field name, upper-cased)."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    # --- data -------------------------------------------------------------------
+    corpus_dir: Path = Field(PROJECT_ROOT / "corpus", alias="ASSISTANT_CORPUS_DIR")
+    index_dir: Path = Field(PROJECT_ROOT / "index", alias="ASSISTANT_INDEX_DIR")
+    prompts_dir: Path = Field(PROJECT_ROOT / "prompts", alias="ASSISTANT_PROMPTS_DIR")
+    cache_dir: Path = Field(PROJECT_ROOT / ".cache", alias="ASSISTANT_CACHE_DIR")
+
+    # --- vector store ---------------------------------------------------------------
+    chroma_host: str | None = Field(None, alias="CHROMA_HOST")
+    chroma_port: int = Field(8001, alias="CHROMA_PORT")
+
+    # --- chunking (recorded in the index manifest) --------------------------------
+    chunk_max_tokens: int = Field(256, alias="ASSISTANT_CHUNK_MAX_TOKENS", ge=32, le=4096)
+    chunk_overlap_sentences: int = Field(1, alias="ASSISTANT_CHUNK_OVERLAP", ge=0, le=5)
+    table_max_tokens: int = Field(1200, alias="ASSISTANT_TABLE_MAX_TOKENS", ge=64, le=8192)
+
+    # --- retrieval ----------------------------------------------------------------------
+    retrieval_k: int = Field(5, alias="ASSISTANT_K", ge=1, le=50)
+
+    # --- chat model -------------------------------------------------------------------
+    llm: Backend = Field("local", alias="ASSISTANT_LLM")
+    openai_base_url: str | None = Field(None, alias="OPENAI_BASE_URL")
+    openai_api_key: SecretStr | None = Field(None, alias="OPENAI_API_KEY")
+    model: str = Field("gpt-4o-mini", alias="ASSISTANT_MODEL")
+    local_model_path: Path | None = Field(None, alias="ASSISTANT_LOCAL_MODEL_PATH")
+    local_threads: int = Field(2, alias="ASSISTANT_LOCAL_THREADS", ge=1, le=256)
+    local_ctx: int = Field(4096, alias="ASSISTANT_LOCAL_CTX", ge=512, le=32768)
+    local_start_timeout: float = Field(180.0, alias="ASSISTANT_LOCAL_START_TIMEOUT", gt=0)
+    llm_timeout: float = Field(120.0, alias="ASSISTANT_LLM_TIMEOUT", gt=0)
+    max_answer_tokens: int = Field(400, alias="ASSISTANT_MAX_ANSWER_TOKENS", ge=16, le=8192)
+
+    # --- server --------------------------------------------------------------------------
+    host: str = Field("127.0.0.1", alias="ASSISTANT_HOST")
+    port: int = Field(8000, alias="ASSISTANT_PORT", ge=1, le=65535)
+    max_message_chars: int = Field(4000, alias="ASSISTANT_MAX_MESSAGE_CHARS", ge=1)
+    max_history_turns: int = Field(20, alias="ASSISTANT_MAX_HISTORY_TURNS", ge=0)
+
+    @field_validator("chroma_host", "openai_base_url", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        # An empty variable in a .env file means "not set", not "the empty host".
+        return None if value == "" else value
+
+    @property
+    def models_dir(self) -> Path:
+        return self.cache_dir / "models"

@@ -1,0 +1,111 @@
+"""Text helpers shared by the stages: script normalization, language detection, sentences.
+
+Search works on a normalized form (Traditional → Simplified, lower-case); what is shown
+and quoted is always the document's own text, addressed by character offsets.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from functools import lru_cache
+
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
+
+# A sentence ends at Chinese or English terminal punctuation (closing quotes and
+# brackets stay with it) or at a line break. English `.` must be followed by space or
+# the end, so "2.1", "e.g." inside words and decimals do not split.
+_SENTENCE_END = re.compile(
+    r"""(?:[。！？；!?;]|\.(?=\s|$))[”’"'」』）)\]]*|\n+""",
+)
+
+
+@lru_cache(maxsize=1)
+def _t2s():  # type: ignore[no-untyped-def]
+    from opencc import OpenCC
+
+    return OpenCC("t2s")
+
+
+@lru_cache(maxsize=1)
+def _s2t():  # type: ignore[no-untyped-def]
+    from opencc import OpenCC
+
+    return OpenCC("s2t")
+
+
+def to_simplified(text: str) -> str:
+    return str(_t2s().convert(text))
+
+
+def to_traditional(text: str) -> str:
+    return str(_s2t().convert(text))
+
+
+def normalize(text: str) -> str:
+    """The form used for matching: Simplified script, lower-case, full-width folded."""
+    folded = text.translate(_FULLWIDTH)
+    return to_simplified(folded).lower()
+
+
+_FULLWIDTH = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)}
+_FULLWIDTH[0x3000] = 0x20
+
+
+def han_ratio(text: str) -> float:
+    """Share of Han characters among the letters (Han + Latin) of `text`."""
+    han = len(_HAN.findall(text))
+    latin = sum(len(w) for w in _LATIN_WORD.findall(text)) / 4  # ~4 letters per word
+    if han + latin == 0:
+        return 0.0
+    return han / (han + latin)
+
+
+def is_traditional(text: str) -> bool:
+    """True when the Han text changes under Traditional → Simplified conversion.
+
+    Counting changed characters rather than testing equality keeps a stray variant
+    character in a Simplified question from flipping it.
+    """
+    han = _HAN.findall(text)
+    if not han:
+        return False
+    joined = "".join(han)
+    simplified = to_simplified(joined)
+    changed = sum(1 for a, b in zip(joined, simplified, strict=False) if a != b)
+    back = to_traditional(joined)
+    would_change = sum(1 for a, b in zip(joined, back, strict=False) if a != b)
+    # Text in Traditional script has characters that simplify and few that would
+    # change again when converted "to Traditional".
+    return changed > 0 and changed >= would_change
+
+
+def detect_language(text: str) -> str:
+    """'en', 'zh-Hans' or 'zh-Hant' for a question, an answer or a passage."""
+    if han_ratio(text) < 0.3:
+        return "en"
+    return "zh-Hant" if is_traditional(text) else "zh-Hans"
+
+
+def split_sentences(text: str, offset: int = 0) -> Iterator[tuple[int, int]]:
+    """Yield (start, end) spans of sentences in `text`, shifted by `offset`.
+
+    Spans exclude surrounding whitespace, so `text[start:end]` is a clean quote.
+    """
+    pos = 0
+    for match in _SENTENCE_END.finditer(text):
+        end = match.end()
+        yield from _trimmed(text, pos, end, offset)
+        pos = end
+    if pos < len(text):
+        yield from _trimmed(text, pos, len(text), offset)
+
+
+def _trimmed(text: str, start: int, end: int, offset: int) -> Iterator[tuple[int, int]]:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    if end > start:
+        yield start + offset, end + offset

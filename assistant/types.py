@@ -1,0 +1,107 @@
+"""Plain data types shared by the pipeline stages."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Kind = Literal["policy_paper", "news_report", "unknown"]
+Language = Literal["en", "zh-Hans", "zh-Hant"]
+
+
+@dataclass(frozen=True)
+class Document:
+    """A cleaned document: `text` is exactly what is shown and quoted."""
+
+    doc_id: str
+    title: str
+    text: str
+    kind: str = "unknown"
+    publisher: str | None = None
+    published: str | None = None
+    language: str = "zh-Hans"
+    source_notes: str | None = None
+    source_file: str | None = None
+
+    def meta(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("text")
+        return data
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A contiguous slice of a document: `text == document.text[start:end]`."""
+
+    chunk_id: str
+    doc_id: str
+    start: int
+    end: int
+    text: str
+    heading: str | None = None
+    language: str = "zh-Hans"
+    is_table: bool = False
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    rank: int
+    chunk: Chunk
+    document: Document
+    score: float
+    dense_score: float | None = None
+    keyword_score: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "rank": self.rank,
+            "chunk_id": self.chunk.chunk_id,
+            "doc_id": self.document.doc_id,
+            "title": self.document.title,
+            "kind": self.document.kind,
+            "published": self.document.published,
+            "text": self.chunk.text,
+            "score": round(self.score, 6),
+            "start": self.chunk.start,
+            "end": self.chunk.end,
+            "heading": self.chunk.heading,
+        }
+
+
+@dataclass(frozen=True)
+class Citation:
+    n: int
+    chunk_id: str
+    doc_id: str
+    title: str
+    quote: str
+    start: int
+    end: int
+    kind: str = "unknown"
+    published: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Answer:
+    answer: str
+    citations: list[Citation] = field(default_factory=list)
+    grounded: bool = False
+    backend: str = "extractive"
+    notice: str | None = None
+    query: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "answer": self.answer,
+            "citations": [c.as_dict() for c in self.citations],
+            "grounded": self.grounded,
+            "backend": self.backend,
+        }
+        if self.notice:
+            data["notice"] = self.notice
+        if self.query:
+            data["query"] = self.query
+        return data

@@ -206,7 +206,8 @@ class AnswerEngine:
         raw = raw.strip()
         if not raw or NO_ANSWER in raw[:40]:
             return self._not_covered(language, query)
-        result = cite(raw.replace(NO_ANSWER, ""), question, hits, self.finder)
+        # The standalone query gives follow-up claims ("it was founded…") their subject.
+        result = cite(raw.replace(NO_ANSWER, ""), query, hits, self.finder)
         if not result.grounded:
             return self._not_covered(language, query)
         text = render(result.sentences)

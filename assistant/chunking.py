@@ -95,8 +95,12 @@ def chunk_document(
         if current and not only_headings and total + unit.tokens > config.max_tokens:
             flush()
             current = _overlap(current, config)
+            if sum(u.tokens for u in current) + unit.tokens > config.max_tokens:
+                current = []
         current.append(unit)
     flush()
+    if not chunks and current:  # a document that is nothing but a heading line
+        chunks.append(_make_chunk(doc, current[0].start, current[-1].end, current))
     return chunks
 
 
@@ -182,7 +186,7 @@ def _is_heading(block: str, *, numbered: bool, first: bool) -> bool:
     if _TABLE_CAPTION.match(stripped) or _NUMBERED_HEADING.match(stripped):
         return len(stripped) <= 60 and not _TERMINAL.search(stripped)
     if first:
-        return len(stripped) <= 80
+        return len(stripped) <= 80 and not _TERMINAL.search(stripped)
     if numbered or _COLON.search(stripped):
         return False
     return len(stripped) <= 30 and not _TERMINAL.search(stripped)

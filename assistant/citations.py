@@ -68,11 +68,12 @@ class QuoteFinder:
                 self._cache.popitem(last=False)
         return spans, vectors
 
-    def best(self, claim: str, chunk: Chunk, claim_vec: Vectors | None = None) -> Quote:
+    def best(self, claim: str, chunk: Chunk, claim_vecs: Vectors | None = None) -> Quote:
+        """The best quote for `claim`; `claim_vecs` may hold several phrasings of it."""
         spans, vectors = self.sentences(chunk)
-        if claim_vec is None:
-            claim_vec = self.embedder.embed_query(to_simplified(claim))
-        sims = cosine(claim_vec[None, :], vectors)[0]
+        if claim_vecs is None:
+            claim_vecs = self.embedder.embed_query(to_simplified(claim))
+        sims = cosine(np.atleast_2d(claim_vecs), vectors).max(axis=0)
         overlap = np.array([_bigram_overlap(claim, chunk.text[a:b]) for a, b in spans])
         scores = sims + 0.5 * overlap
         i = int(np.argmax(scores))
@@ -168,7 +169,10 @@ def cite(
     kept: list[CitedSentence] = []
     dropped: list[str] = []
     for text, nums in split_answer(raw_answer):
-        claim_vec = finder.embedder.embed_query(to_simplified(text))
+        # "It was founded in 2014" only makes sense with the question: embed both ways.
+        claim_vec = finder.embedder.embed_documents(
+            [to_simplified(text), to_simplified(f"{question} {text}")]
+        )
         valid = sorted({n for n in nums if 1 <= n <= len(passages)})
         if not valid:
             best_n, best_score = 0, 0.0

@@ -127,12 +127,17 @@ def tokenize(text: str) -> list[str]:
 def query_tokens(question: str) -> list[str]:
     """Tokens for a question: its own words plus glossary terms for English phrases."""
     tokens = tokenize(question)
-    lowered = " " + re.sub(r"[^a-z0-9\- ]+", " ", question.lower()) + " "
+    lowered = f" {_words(question)} "
     for phrase, terms in GLOSSARY.items():
-        if f" {phrase} " in lowered:
+        if f" {_words(phrase)} " in lowered:
             for term in terms:
                 tokens.extend(tokenize(term))
     return tokens
+
+
+def _words(text: str) -> str:
+    # "China-SCO" and "China–ASEAN" must match the glossary's "sco" and "asean".
+    return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
 
 
 def _keep(word: str) -> bool:

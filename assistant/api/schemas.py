@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
 
 MAX_MESSAGE_CHARS = 4000
 MAX_HISTORY_TURNS = 50
@@ -30,7 +30,7 @@ class SearchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     query: str = Field(..., min_length=1, max_length=MAX_MESSAGE_CHARS)
-    k: int = Field(5, ge=1, le=50)
+    k: StrictInt = Field(5, ge=1, le=50)
     filters: SearchFilters | None = None
 
     _check_query = field_validator("query")(_not_blank)
@@ -67,7 +67,7 @@ class ChatRequest(BaseModel):
 
     message: str = Field(..., min_length=1, max_length=MAX_MESSAGE_CHARS)
     history: list[HistoryTurn] = Field(default_factory=list, max_length=MAX_HISTORY_TURNS)
-    stream: bool = False
+    stream: StrictBool = False
 
     _check_message = field_validator("message")(_not_blank)
 

@@ -12,6 +12,8 @@ from fastapi.testclient import TestClient
 from assistant.api import create_app
 from assistant.service import Assistant
 
+from ..conftest import make_settings
+
 NO_INDEX_FIX = "assistant ingest"
 
 
@@ -21,10 +23,9 @@ def _manifest_chunk_count(index_dir: Path) -> int:
 
 
 @pytest.fixture
-def empty_client(settings, embedder, tmp_path: Path) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+def empty_client(embedder, tmp_path: Path) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
     """An app over an index folder that has never been built."""
-    empty = settings.model_copy(update={"index_dir": tmp_path / "empty"})
-    a = Assistant(empty, embedder, None)
+    a = Assistant(make_settings(ASSISTANT_INDEX_DIR=tmp_path / "empty"), embedder, None)
     with TestClient(create_app(assistant=a, with_ui=False), raise_server_exceptions=False) as c:
         yield c
     a.close()
@@ -143,8 +144,8 @@ def test_validation_still_comes_before_the_missing_index(empty_client: TestClien
     assert "k" in r.json()["detail"]
 
 
-def test_app_built_from_settings_alone_serves_health_without_an_index(settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    empty = settings.model_copy(update={"index_dir": tmp_path / "never-built"})
+def test_app_built_from_settings_alone_serves_health_without_an_index(tmp_path: Path) -> None:
+    empty = make_settings(ASSISTANT_INDEX_DIR=tmp_path / "never-built")
     with TestClient(create_app(empty, with_ui=False)) as c:
         assert c.get("/healthz").status_code == 200
         r = c.get("/readyz")

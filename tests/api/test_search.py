@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import re
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+
+from assistant.api import create_app
+from assistant.service import Assistant
+
+from ..conftest import make_settings
 
 RESULT_KEYS = {"rank", "chunk_id", "doc_id", "title", "kind", "published", "text", "score", "start", "end"}
 ENGLISH_DOCS = {"guangdong-cis-union", "chengdu-chongqing-belt-road-ttc"}
@@ -15,11 +22,15 @@ HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 LATIN = re.compile(r"[A-Za-z]")
 
 
-@pytest.fixture
-def lenient(client) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
-    """The same app, but a server error comes back as a 500 instead of raising."""
-    with TestClient(client.app, raise_server_exceptions=False) as c:
+@pytest.fixture(scope="module")
+def api(built_index: Path, embedder, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+    """One app for the many read-only bad-input cases; a server error comes back as a 500."""
+    index = tmp_path_factory.mktemp("api-search") / "index"
+    shutil.copytree(built_index, index)
+    a = Assistant(make_settings(ASSISTANT_INDEX_DIR=index), embedder, None)
+    with TestClient(create_app(assistant=a, with_ui=False), raise_server_exceptions=False) as c:
         yield c
+    a.close()
 
 
 def _search(client: TestClient, query: str, k: int | None = None, **filters: str) -> list[dict]:
@@ -56,12 +67,16 @@ def test_results_have_the_contract_fields_and_exact_spans(client) -> None:  # ty
     docs = _documents(client)
     texts: dict[str, str] = {}
     for i, hit in enumerate(results, start=1):
-        assert RESULT_KEYS <= hit.keys()
+        assert hit.keys() >= RESULT_KEYS
         assert hit["rank"] == i
         assert isinstance(hit["score"], float)
         assert hit["doc_id"] in docs
         meta = docs[hit["doc_id"]]
-        assert (hit["title"], hit["kind"], hit["published"]) == (meta["title"], meta["kind"], meta["published"])
+        assert (hit["title"], hit["kind"], hit["published"]) == (
+            meta["title"],
+            meta["kind"],
+            meta["published"],
+        )
         assert 0 <= hit["start"] < hit["end"]
         assert hit["text"] == _text(client, hit["doc_id"], texts)[hit["start"] : hit["end"]]
     assert len({h["chunk_id"] for h in results}) == len(results)
@@ -80,9 +95,9 @@ def test_the_best_result_is_about_the_query(client, query: str) -> None:  # type
 
 
 @pytest.mark.parametrize("k", [1, 2, 7, 50])
-def test_k_limits_the_number_of_results(client, k: int) -> None:  # type: ignore[no-untyped-def]
-    total = client.get("/readyz").json()["chunks"]
-    assert len(_search(client, "国际技术转移", k=k)) == min(k, total)
+def test_k_limits_the_number_of_results(api: TestClient, k: int) -> None:
+    total = api.get("/readyz").json()["chunks"]
+    assert len(_search(api, "国际技术转移", k=k)) == min(k, total)
 
 
 def test_k_defaults_to_five(client) -> None:  # type: ignore[no-untyped-def]
@@ -206,8 +221,8 @@ def test_null_and_empty_filters_mean_no_filter(client) -> None:  # type: ignore[
     ],
     ids=lambda v: None if isinstance(v, str) else repr(v)[:40],
 )
-def test_bad_requests_are_422_naming_the_field(client, body: dict, field: str) -> None:  # type: ignore[no-untyped-def]
-    r = client.post("/v1/search", json=body)
+def test_bad_requests_are_422_naming_the_field(api: TestClient, body: dict, field: str) -> None:
+    r = api.post("/v1/search", json=body)
     assert r.status_code == 422, r.text
     assert r.headers["content-type"].startswith("application/json")
     detail = r.json()["detail"]
@@ -220,8 +235,8 @@ def test_bad_requests_are_422_naming_the_field(client, body: dict, field: str) -
     [b"{not json", b'{"query": "x",}', b'{"query": "x"} trailing', b"", b"null", b"[]", b'"x"'],
     ids=["broken", "trailing-comma", "trailing-text", "empty", "null", "array", "string"],
 )
-def test_a_body_that_is_not_a_json_object_is_422(client, raw: bytes) -> None:  # type: ignore[no-untyped-def]
-    r = client.post("/v1/search", content=raw, headers={"content-type": "application/json"})
+def test_a_body_that_is_not_a_json_object_is_422(api: TestClient, raw: bytes) -> None:
+    r = api.post("/v1/search", content=raw, headers={"content-type": "application/json"})
     assert r.status_code == 422, r.text
     detail = r.json()["detail"]
     assert isinstance(detail, str)
@@ -247,54 +262,41 @@ def test_a_body_that_is_not_a_json_object_is_422(client, raw: bytes) -> None:  #
     ],
     ids=lambda v: repr(v)[:40],
 )
-def test_odd_inputs_never_cause_a_server_error(lenient: TestClient, body: dict) -> None:
-    r = lenient.post("/v1/search", json=body)
+def test_odd_inputs_never_cause_a_server_error(api: TestClient, body: dict) -> None:
+    r = api.post("/v1/search", json=body)
     assert r.status_code < 500, r.text
     assert isinstance(r.json().get("results", r.json().get("detail")), (list, str))
 
 
-def test_deeply_nested_json_is_not_a_server_error(lenient: TestClient) -> None:
+def test_deeply_nested_json_is_not_a_server_error(api: TestClient) -> None:
     raw = '{"query": "x", "filters": {"doc_id": ' + "[" * 5000 + "]" * 5000 + "}}"
-    r = lenient.post("/v1/search", content=raw.encode(), headers={"content-type": "application/json"})
+    r = api.post("/v1/search", content=raw.encode(), headers={"content-type": "application/json"})
     assert 400 <= r.status_code < 500
     assert isinstance(r.json()["detail"], str)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG app.py _add_error_handlers.invalid: the 422 body echoes the rejected input; a lone "
-    "UTF-16 surrogate cannot be encoded as UTF-8 by JSONResponse -> 500",
-)
 @pytest.mark.parametrize(
     "raw",
     [r'{"query": "\ud83e"}', r'{"query": "ok", "filters": {"doc_id": "\udc00"}}'],
     ids=["query", "filter"],
 )
-def test_a_lone_surrogate_is_422_not_500(lenient: TestClient, raw: str) -> None:
-    r = lenient.post("/v1/search", content=raw.encode(), headers={"content-type": "application/json"})
+def test_a_lone_surrogate_is_422_not_500(api: TestClient, raw: str) -> None:
+    r = api.post("/v1/search", content=raw.encode(), headers={"content-type": "application/json"})
     assert r.status_code == 422, r.status_code
     assert isinstance(r.json()["detail"], str)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG app.py _plain/invalid: a non-finite number (NaN, 1e999) echoed as the rejected "
-    "input is not JSON-compliant; JSONResponse(allow_nan=False) raises -> 500",
+@pytest.mark.parametrize(
+    "raw", [b'{"query": "x", "k": 1e999}', b'{"query": "x", "k": NaN}'], ids=["inf", "nan"]
 )
-@pytest.mark.parametrize("raw", [b'{"query": "x", "k": 1e999}', b'{"query": "x", "k": NaN}'], ids=["inf", "nan"])
-def test_a_non_finite_number_is_422_not_500(lenient: TestClient, raw: bytes) -> None:
-    r = lenient.post("/v1/search", content=raw, headers={"content-type": "application/json"})
+def test_a_non_finite_number_is_422_not_500(api: TestClient, raw: bytes) -> None:
+    r = api.post("/v1/search", content=raw, headers={"content-type": "application/json"})
     assert r.status_code == 422, r.status_code
     assert "k" in r.json()["detail"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a body that is not UTF-8 gets FastAPI's generic 400 'There was an error parsing the "
-    "body' instead of the app's 422 'body: not valid JSON; send a UTF-8 JSON object.'",
-)
-def test_a_body_that_is_not_utf8_is_422_saying_so(lenient: TestClient) -> None:
+def test_a_body_that_is_not_utf8_is_422_saying_so(api: TestClient) -> None:
     raw = '{"query": "东盟"}'.encode("gb18030")
-    r = lenient.post("/v1/search", content=raw, headers={"content-type": "application/json"})
+    r = api.post("/v1/search", content=raw, headers={"content-type": "application/json"})
     assert r.status_code == 422
     assert "UTF-8" in r.json()["detail"]

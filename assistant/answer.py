@@ -40,9 +40,9 @@ LANGUAGE_NAMES = {
     "zh-Hant": "Traditional Chinese (繁體中文)",
 }
 REMINDER = {
-    "en": "Answer in English only, with [n] after each fact.",
-    "zh-Hans": "请只用简体中文回答，每个事实后用[n]标注来源。",
-    "zh-Hant": "請只用繁體中文回答，每個事實後用[n]標注來源。",
+    "en": "Answer in English, in full sentences, each followed by its passage number like [1].",
+    "zh-Hans": "请用简体中文完整地回答，每句话后面用方括号写出处的段落编号，例如[1]。",
+    "zh-Hant": "請用繁體中文完整地回答，每句話後面用方括號寫出處的段落編號，例如[1]。",
 }
 NOT_COVERED = {
     "en": "The documents do not cover this question.",
@@ -58,6 +58,35 @@ FALLBACK_NOTICE = {
     "en": "The language model is unavailable ({reason}); this answer is assembled from the documents' own sentences.",
     "zh-Hans": "语言模型暂不可用（{reason}）；以下回答直接摘自文档原文。",
     "zh-Hant": "語言模型暫不可用（{reason}）；以下回答直接摘自文件原文。",
+}
+
+# Small models writing English over Chinese passages leave some names untranslated.
+# The documents' own English abstracts give these renderings.
+ENGLISH_TERMS = {
+    "中国—东盟技术转移中心": "China–ASEAN Technology Transfer Center",
+    "中国—阿拉伯国家技术转移中心": "China–Arab States Technology Transfer Center",
+    "中国—南亚技术转移中心": "China–South Asia Technology Transfer Center",
+    "中国—上合组织技术转移中心": "China–SCO Technology Transfer Center",
+    "中国—上海合作组织技术转移中心": "China–SCO Technology Transfer Center",
+    "中非创新合作中心": "China–Africa Innovation Cooperation Center",
+    "广东—独联体国际科技合作联盟": "Guangdong–CIS International Technological Cooperation Union",
+    "一带一路": "Belt and Road",
+    "上海合作组织": "Shanghai Cooperation Organisation",
+    "上合组织": "SCO",
+    "东盟": "ASEAN",
+    "阿拉伯": "Arab",
+    "独联体": "CIS",
+    "技术转移": "technology transfer",
+    "广西": "Guangxi",
+    "南宁": "Nanning",
+    "宁夏": "Ningxia",
+    "湖北": "Hubei",
+    "云南": "Yunnan",
+    "江苏": "Jiangsu",
+    "广东": "Guangdong",
+    "青岛": "Qingdao",
+    "市南区": "Shinan District",
+    "成渝": "Chengdu–Chongqing",
 }
 
 # Below this cosine similarity between the question and the best passage, nothing in the
@@ -168,9 +197,9 @@ class AnswerEngine:
 
     def messages(self, question: str, hits: list[SearchHit], language: str) -> list[Message]:
         context = "\n\n".join(
-            f"[{n}] {h.document.title}"
+            f"Passage [{n}] ({h.document.title}"
             + (f" — {h.chunk.heading}" if h.chunk.heading and h.chunk.heading != h.document.title else "")
-            + f"\n{h.chunk.text}"
+            + f"):\n{h.chunk.text}"
             for n, h in enumerate(hits, start=1)
         )
         system = self.prompts.answer_system.render(
@@ -211,7 +240,9 @@ class AnswerEngine:
         if not result.grounded:
             return self._not_covered(language, query)
         text = render(result.sentences)
-        if language == "zh-Hant":
+        if language == "en" and han_ratio(text) > 0:
+            text = _english_terms(text)
+        elif language == "zh-Hant":
             text = to_traditional(text)
         elif language == "zh-Hans" and han_ratio(text) > 0.3:
             text = to_simplified(text)
@@ -278,3 +309,10 @@ def _short(text: str, limit: int = 160) -> str:
     text = re.sub(r"\s+", " ", text).strip()
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
+
+def _english_terms(text: str) -> str:
+    simplified = to_simplified(text)
+    for zh, en in sorted(ENGLISH_TERMS.items(), key=lambda kv: -len(kv[0])):
+        simplified = simplified.replace(zh, en)
+    # Only the replaced spans change: keep the original where nothing was mapped.
+    return simplified if simplified != to_simplified(text) else text

@@ -29,6 +29,9 @@ _QUOTED = re.compile(r"[“\"「『]([^”\"」』]{4,200})[”\"」』]")
 ATTACH_THRESHOLD = 0.55
 # Below this, the passage the model cited does not support the sentence at all.
 SUPPORT_THRESHOLD = 0.2
+# Of several passages cited for one sentence, keep those this close to the best (≤ 3).
+MULTI_CITE_MARGIN = 0.15
+MAX_CITES_PER_SENTENCE = 3
 
 
 @dataclass(frozen=True)
@@ -165,39 +168,79 @@ def cite(
     passages: list[SearchHit],
     finder: QuoteFinder,
 ) -> CitationResult:
-    """Check and attach citations to each sentence of a model's answer."""
+    """Check and attach citations to each sentence of a model's answer.
+
+    A sentence keeps the passages the model cited when they support it (a close quote,
+    and every number of the sentence in them). Otherwise the best other retrieved
+    passage that does support it is cited instead (small models often cite the
+    neighbouring passage); failing that, the sentence is dropped.
+    """
     kept: list[CitedSentence] = []
     dropped: list[str] = []
-    for text, nums in split_answer(raw_answer):
+    labels = {normalize(h.chunk.heading or "") for h in passages} | {normalize(h.document.title) for h in passages}
+    for text, nums in split_answer(_tidy_markers(raw_answer)):
+        if not _substantive(text) or normalize(text.rstrip("。.")) in labels:
+            dropped.append(text)
+            continue
         # "It was founded in 2014" only makes sense with the question: embed both ways.
-        claim_vec = finder.embedder.embed_documents(
+        claim_vecs = finder.embedder.embed_documents(
             [to_simplified(text), to_simplified(f"{question} {text}")]
         )
-        valid = sorted({n for n in nums if 1 <= n <= len(passages)})
-        if not valid:
-            best_n, best_score = 0, 0.0
-            for n, hit in enumerate(passages, start=1):
-                score = finder.best(text, hit.chunk, claim_vec).score
-                if score > best_score:
-                    best_n, best_score = n, score
-            if best_score < ATTACH_THRESHOLD:
-                dropped.append(text)
-                continue
-            valid = [best_n]
-        citations = []
-        for n in valid:
-            hit = passages[n - 1]
-            quote = _quoted_in(text, hit.chunk) or finder.best(text, hit.chunk, claim_vec)
-            if quote.score < SUPPORT_THRESHOLD:
-                continue
-            citation = verify_quote(hit.document, hit.chunk, quote.start, quote.end)
-            if citation is not None:
-                citations.append(citation)
-        if not citations or not _numbers_supported(text, question, [c.quote for c in citations], passages, valid):
+        cited = sorted({n for n in nums if 1 <= n <= len(passages)})
+        citations = _supported(text, question, cited, passages, finder, claim_vecs, SUPPORT_THRESHOLD)
+        if not citations:
+            others = [n for n in range(1, len(passages) + 1) if n not in cited]
+            citations = _supported(text, question, others, passages, finder, claim_vecs, ATTACH_THRESHOLD, best_only=True)
+        if not citations:
             dropped.append(text)
             continue
         kept.append(CitedSentence(text, citations))
     return _renumber(kept, dropped)
+
+
+def _supported(
+    text: str,
+    question: str,
+    candidates: list[int],
+    passages: list[SearchHit],
+    finder: QuoteFinder,
+    claim_vecs: Vectors,
+    threshold: float,
+    best_only: bool = False,
+) -> list[Citation]:
+    scored: list[tuple[float, int, Quote]] = []
+    for n in candidates:
+        hit = passages[n - 1]
+        quote = _quoted_in(text, hit.chunk) or finder.best(text, hit.chunk, claim_vecs)
+        if quote.score >= threshold:
+            scored.append((quote.score, n, quote))
+    scored.sort(key=lambda x: -x[0])
+    if scored:
+        # A model that cites every passage is not citing: keep the few that fit best.
+        top = scored[0][0]
+        scored = [x for x in scored if x[0] >= top - MULTI_CITE_MARGIN][:MAX_CITES_PER_SENTENCE]
+    if best_only:
+        # The single best passage that also holds every number of the sentence.
+        scored = [s for s in scored if _numbers_supported(text, question, [passages[s[1] - 1]])][:1]
+    elif not _numbers_supported(text, question, [passages[n - 1] for _, n, _ in scored]):
+        return []
+    out = []
+    for _score, n, quote in sorted(scored, key=lambda x: x[1]):
+        citation = verify_quote(passages[n - 1].document, passages[n - 1].chunk, quote.start, quote.end)
+        if citation is not None:
+            out.append(citation)
+    return out
+
+
+def _tidy_markers(raw: str) -> str:
+    # "[1], [2] and [3]" → "[1][2][3]"; a literal "[n]" copied from the prompt goes.
+    raw = re.sub(r"\[n\]", "", raw)
+    return re.sub(r"\]\s*(?:[,，、;；]|and|和|及)?\s*\[(?=\d)", "][", raw)
+
+
+def _substantive(text: str) -> bool:
+    letters = re.sub(r"[\W\d_]+", "", text)
+    return len(letters) >= 4
 
 
 def _quoted_in(text: str, chunk: Chunk) -> Quote | None:
@@ -209,15 +252,12 @@ def _quoted_in(text: str, chunk: Chunk) -> Quote | None:
     return None
 
 
-def _numbers_supported(
-    text: str, question: str, quotes: list[str], passages: list[SearchHit], cited: list[int]
-) -> bool:
-    """Every number in the sentence appears in a cited passage or in the question."""
+def _numbers_supported(text: str, question: str, passages: list[SearchHit]) -> bool:
+    """Every number in the sentence appears in one of `passages` or in the question."""
     numbers = {n.replace(",", "") for n in _NUMBER.findall(text)}
     if not numbers:
         return True
-    haystack = normalize(question + " " + " ".join(passages[n - 1].chunk.text for n in cited))
-    haystack = haystack.replace(",", "")
+    haystack = normalize(question + " " + " ".join(p.chunk.text for p in passages)).replace(",", "")
     return all(n in haystack for n in numbers)
 
 

@@ -145,8 +145,10 @@ def test_uncited_sentence_gets_a_citation_when_a_passage_supports_it(retriever) 
 def test_follow_up_is_rewritten_with_the_model(retriever) -> None:  # type: ignore[no-untyped-def]
     def reply(prompt: str) -> str:
         # Cite whichever passage holds the founding year, as a real model would.
-        passages = re.split(r"\n\n(?=\[\d+\] )", prompt.split("Passages:", 1)[1])
-        n = next(i for i, p in enumerate(passages, start=1) if "2014年，广西" in p)
+        passages = re.findall(r"Passage \[(\d+)\].*?(?=\n\nPassage \[|\Z)", prompt, re.S)
+        bodies = re.split(r"\n\n(?=Passage \[\d+\])", prompt)
+        assert len(passages) == 5
+        n = next(int(m) for m, body in zip(passages, bodies, strict=True) if "2014年，广西" in body)
         return f"It was founded in 2014 [{n}]."
 
     model = ScriptedModel(reply, rewrite="When was the China–ASEAN Technology Transfer Center founded?")

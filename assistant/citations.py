@@ -235,6 +235,8 @@ def _supported(
 def _tidy_markers(raw: str) -> str:
     # "[1], [2] and [3]" → "[1][2][3]"; a literal "[n]" copied from the prompt goes.
     raw = re.sub(r"\[n\]", "", raw)
+    # The paper's own reference marks (^[8]) teach the model a footnote style.
+    raw = re.sub(r"\^\s*\[(?=\d)", "[", raw)
     return re.sub(r"\]\s*(?:[,，、;；]|and|和|及)?\s*\[(?=\d)", "][", raw)
 
 

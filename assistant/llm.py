@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from .llm_server import LocalModelServer
 
 Message = dict[str, str]
 
@@ -57,7 +59,7 @@ class OpenAIChatModel:
         self._model = model
         self._timeout = timeout
         self._backend = backend
-        self._client = None
+        self._client: Any = None
         self._lock = threading.Lock()
 
     @property
@@ -106,7 +108,7 @@ class LocalChatModel:
 
     def __init__(self, settings: Settings, *, start: bool = True) -> None:
         self._settings = settings
-        self._server = None
+        self._server: LocalModelServer | None = None
         self._client: OpenAIChatModel | None = None
         self._error: str | None = None
         self._lock = threading.Lock()
@@ -216,6 +218,3 @@ def _describe(exc: Exception, base_url: str | None) -> str:
         return f"The chat model at {where} refused the API key ({name}). Check OPENAI_API_KEY."
     return f"The chat model at {where} failed: {name}: {exc}"[:500]
 
-
-def local_model_log(settings: Settings) -> Path:
-    return settings.cache_dir / "llama-server.log"

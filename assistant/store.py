@@ -206,7 +206,7 @@ class ChromaStore:
         if total == 0:
             return []
         got = self._collection.query(
-            query_embeddings=[np.asarray(embedding, dtype=np.float32)],
+            query_embeddings=[np.asarray(embedding, dtype=np.float32)],  # type: ignore[arg-type]
             n_results=min(n, total),
             where=where or None,
             include=["distances"],

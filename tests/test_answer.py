@@ -178,3 +178,10 @@ def test_extractive_answers_in_question_language(retriever) -> None:  # type: ig
 def test_split_answer_moves_trailing_markers() -> None:
     assert split_answer("中心在广西。[1] 它成立于2014年[2]。") == [("中心在广西。", [1]), ("它成立于2014年。", [2])]
     assert split_answer("It is in Guangxi [1][3]. Founded 2014 [2].") == [("It is in Guangxi.", [1, 3]), ("Founded 2014.", [2])]
+
+
+def test_marker_styles_small_models_use_are_understood(retriever) -> None:  # type: ignore[no-untyped-def]
+    model = ScriptedModel("中国—东盟技术转移中心是面向东盟国家的国际级技术转移机构^[1]。它由广西东盟技术转移中心负责日常运营[1], [2]。")
+    answer = engine(retriever, model).answer("哪个技术转移中心面向东盟国家？")
+    assert answer.grounded and "^" not in answer.answer and "," not in answer.answer
+    assert answer.answer.count("[1]") == 2

@@ -10,13 +10,13 @@ MODEL_STAMP := .cache/models/.prepared
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup run serve ingest test test-fast lint eval bench clean help
+.PHONY: setup run serve ingest test test-fast lint bench bench-chat clean help
 
 help:
 	@echo "make run    - set everything up, build the index if needed, serve on http://127.0.0.1:8000/ui"
 	@echo "make test   - set everything up and run the whole test suite (slow tests included)"
 	@echo "make lint   - ruff and mypy"
-	@echo "make bench  - print retrieval and ingest figures"
+	@echo "make bench  - print retrieval and ingest figures (make bench-chat: local-model latency)"
 
 $(STAMP): pyproject.toml requirements/lock.txt requirements/model.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -55,6 +55,9 @@ lint: setup
 bench: setup
 	$(BIN)/python benchmarks/retrieval_latency.py
 	$(BIN)/python benchmarks/ingest_throughput.py
+
+bench-chat: setup
+	$(BIN)/python benchmarks/chat_latency.py
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache

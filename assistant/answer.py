@@ -240,7 +240,7 @@ class AnswerEngine:
         if not result.grounded:
             return self._not_covered(language, query)
         text = render(result.sentences)
-        if language == "en" and han_ratio(text) > 0:
+        if language == "en":
             text = _english_terms(text)
         elif language == "zh-Hant":
             text = to_traditional(text)
@@ -315,4 +315,6 @@ def _english_terms(text: str) -> str:
     for zh, en in sorted(ENGLISH_TERMS.items(), key=lambda kv: -len(kv[0])):
         simplified = simplified.replace(zh, en)
     # Only the replaced spans change: keep the original where nothing was mapped.
-    return simplified if simplified != to_simplified(text) else text
+    out = simplified if simplified != to_simplified(text) else text
+    # "Chinese—ASEAN center" is how a small model renders 中国—东盟 half-translated.
+    return re.sub(r"\bChinese\s*[—–-]\s*(?=ASEAN|Arab|SCO|Africa|South Asia|CIS)", "China–", out)

@@ -23,6 +23,7 @@ from .types import Chunk, Citation, Document, SearchHit
 _MARKER = re.compile(r"\[(\d{1,2})\]")
 _LEADING_MARKERS = re.compile(r"^(\s*\[\d{1,2}\])+")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_SECTION = re.compile(r"^\s*(\d+(\.\d+)*\s|表\s*\d)")
 _QUOTED = re.compile(r"[“\"「『]([^”\"」』]{4,200})[”\"」』]")
 
 # Similarity needed to attach a citation to a sentence the model left uncited.
@@ -177,7 +178,9 @@ def cite(
     """
     kept: list[CitedSentence] = []
     dropped: list[str] = []
-    labels = {normalize(h.chunk.heading or "") for h in passages} | {normalize(h.document.title) for h in passages}
+    # A numbered section heading or a table caption echoed back is not an answer (a
+    # document title can be: "where did the conference open?" → its title says).
+    labels = {normalize(h.chunk.heading) for h in passages if h.chunk.heading and _SECTION.match(h.chunk.heading)}
     for text, nums in split_answer(_tidy_markers(raw_answer)):
         if not _substantive(text) or normalize(text.rstrip("。.")) in labels:
             dropped.append(text)

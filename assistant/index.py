@@ -206,29 +206,34 @@ def ingest(
         else:
             collection = old.collection
         store = open_store(collection)
-        log(f"Chunking {len(docs)} documents…")
-        planned: dict[str, tuple[Document, list[Chunk]]] = {
-            d.doc_id: (d, chunk_document(d, config)) for d in docs
-        }
-        wanted = {c.chunk_id: (d, c) for d, chunks in planned.values() for c in chunks}
         existing = store.all_ids()
+        hashes = {d.doc_id: document_hash(d) for d in docs}
+        # An unchanged document (same hash, same settings, all its chunks stored) keeps
+        # its manifest entry without being chunked again.
+        kept: dict[str, list[str]] = {}
+        planned: dict[str, tuple[Document, list[Chunk]]] = {}
+        for d in docs:
+            entry = old.documents.get(d.doc_id) if old else None
+            if entry and entry["hash"] == hashes[d.doc_id] and set(entry["chunks"]) <= existing:
+                kept[d.doc_id] = list(entry["chunks"])
+            else:
+                planned[d.doc_id] = (d, chunk_document(d, config))
+        log(f"{len(docs)} documents: {len(planned)} new or changed, {len(kept)} unchanged.")
+        wanted = {c.chunk_id: (d, c) for d, chunks in planned.values() for c in chunks}
         to_add = [cid for cid in wanted if cid not in existing]
-        log(f"{len(wanted)} chunks: {len(to_add)} to embed, {len(wanted) - len(to_add)} unchanged.")
         _embed_and_store(store, embedder, [wanted[cid] for cid in to_add], progress)
 
         docs_dir = index_dir / "docs"
         docs_dir.mkdir(parents=True, exist_ok=True)
         entries: dict[str, dict[str, Any]] = {}
-        for doc_id, (doc, chunks) in planned.items():
-            digest = document_hash(doc)
+        for doc in docs:
+            digest = hashes[doc.doc_id]
             doc_file = docs_dir / f"{digest}.json"
             if not doc_file.exists():
                 _write_atomic(doc_file, json.dumps(asdict(doc), ensure_ascii=False))
-            entries[doc_id] = {
-                "hash": digest,
-                "file": f"docs/{digest}.json",
-                "chunks": [c.chunk_id for c in chunks],
-            }
+            chunk_ids = kept.get(doc.doc_id) or [c.chunk_id for c in planned[doc.doc_id][1]]
+            entries[doc.doc_id] = {"hash": digest, "file": f"docs/{digest}.json", "chunks": chunk_ids}
+        all_ids = {cid for e in entries.values() for cid in e["chunks"]}
         now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         manifest = Manifest(
             collection=collection,
@@ -242,7 +247,7 @@ def ingest(
         _write_atomic(index_dir / MANIFEST, json.dumps(asdict(manifest), ensure_ascii=False, indent=1))
 
         # Only now is it safe to remove what the new manifest no longer names.
-        stale = sorted(existing - set(wanted))
+        stale = sorted(existing - all_ids)
         if stale:
             store.delete(stale)
         _drop_other_collections(index_dir, open_store, keep=collection)
@@ -252,10 +257,10 @@ def ingest(
                 f.unlink(missing_ok=True)
         return IngestReport(
             documents=len(docs),
-            chunks=len(wanted),
+            chunks=len(all_ids),
             added=len(to_add),
             removed=len(stale),
-            unchanged=len(wanted) - len(to_add),
+            unchanged=len(all_ids) - len(to_add),
             seconds=round(time.perf_counter() - started, 2),
             rebuilt=old is None,
             collection=collection,

@@ -70,6 +70,7 @@ class HybridRetriever:
         self._doc_ids = np.array([c.doc_id for c in snapshot.chunks])
         self._kinds = np.array([doc_kind[c.doc_id] for c in snapshot.chunks])
         self._langs = np.array([c.language for c in snapshot.chunks])
+        self._extra = max(0, snapshot.store.count() - len(snapshot.chunks))
 
     def search(self, query: str, k: int = 5, filters: Filters | None = None) -> list[SearchHit]:
         filters = filters or Filters()
@@ -121,11 +122,9 @@ class HybridRetriever:
         return mask
 
     def _dense(self, qvec: np.ndarray, filters: Filters, allowed: np.ndarray) -> list[int]:
-        store = self.snapshot.store
         # Chunks left in the store by an interrupted ingest are not in the manifest;
         # ask for enough extra results that dropping them still leaves `candidates`.
-        extra = max(0, store.count() - len(self.snapshot.chunks))
-        found = store.query(qvec, self.candidates + extra, where=filters.where())
+        found = self.snapshot.store.query(qvec, self.candidates + self._extra, where=filters.where())
         ranked = []
         for cid, _sim in found:
             i = self._pos.get(cid)

@@ -64,8 +64,15 @@ def percentiles(seconds: Sequence[float]) -> dict[str, float]:
     Percentiles interpolate linearly between the closest ranks (numpy's default).
     """
     if not seconds:
-        return {"n": 0, "p50": math.nan, "p95": math.nan, "p99": math.nan, "mean": math.nan,
-                "min": math.nan, "max": math.nan}
+        return {
+            "n": 0,
+            "p50": math.nan,
+            "p95": math.nan,
+            "p99": math.nan,
+            "mean": math.nan,
+            "min": math.nan,
+            "max": math.nan,
+        }
     ms = sorted(s * 1000.0 for s in seconds)
 
     def pct(p: float) -> float:
@@ -103,7 +110,12 @@ def print_table(title: str, header: Sequence[str], rows: Sequence[Sequence[Any]]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
     print(f"\n{title}")
     for n, row in enumerate(cells):
-        print("  " + "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))))
+        print(
+            "  "
+            + "  ".join(
+                c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))
+            )
+        )
         if n == 0:
             print("  " + "  ".join("-" * w for w in widths))
 

@@ -34,7 +34,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import common  # noqa: E402
+import common
 
 CHILD_TIMEOUT_S = 900
 
@@ -61,12 +61,16 @@ def child(corpus_dir: Path, index_dir: Path) -> None:
         chunker_config(common.make_settings()),
     )
     seconds = time.perf_counter() - t0
-    print(json.dumps({
-        "report": report.as_dict(),
-        "seconds": round(seconds, 3),
-        "maxrss_before_ingest_mb": rss_before,
-        "maxrss_mb": _maxrss_mb(resource.RUSAGE_SELF),
-    }))
+    print(
+        json.dumps(
+            {
+                "report": report.as_dict(),
+                "seconds": round(seconds, 3),
+                "maxrss_before_ingest_mb": rss_before,
+                "maxrss_mb": _maxrss_mb(resource.RUSAGE_SELF),
+            }
+        )
+    )
 
 
 def run_child(corpus_dir: Path, index_dir: Path) -> dict[str, Any]:
@@ -93,8 +97,12 @@ def repeated_corpus(src: Path, dest: Path, copies: int) -> int:
     docs = load_corpus(src)
     for doc in docs:
         for i in range(copies):
-            copy = doc if i == 0 else dataclasses.replace(
-                doc, doc_id=f"{doc.doc_id}-copy{i}", text=f"{doc.text}\n(benchmark copy {i})\n"
+            copy = (
+                doc
+                if i == 0
+                else dataclasses.replace(
+                    doc, doc_id=f"{doc.doc_id}-copy{i}", text=f"{doc.text}\n(benchmark copy {i})\n"
+                )
             )
             (dest / f"{copy.doc_id}.md").write_text(dump_document(copy), "utf-8")
     return len(docs) * copies
@@ -109,8 +117,13 @@ def main() -> None:
         child(Path(sys.argv[2]), Path(sys.argv[3]))
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat-corpus", type=int, default=1, metavar="N",
-                        help="Copy every document N times (default 1: the corpus as is).")
+    parser.add_argument(
+        "--repeat-corpus",
+        type=int,
+        default=1,
+        metavar="N",
+        help="Copy every document N times (default 1: the corpus as is).",
+    )
     parser.add_argument("--corpus", type=Path, default=common.CORPUS)
     args = parser.parse_args()
     copies = max(1, min(args.repeat_corpus, 200))
@@ -152,14 +165,28 @@ def main() -> None:
         f"Ingest of {rep['documents']} documents, {rep['chunks']} chunks",
         ["", "ingest s", "chunks/s", "embedded", "child wall s", "peak RSS MB"],
         [
-            ["full (fresh index)", full["seconds"], round(chunks_per_s, 1), rep["added"], full["wall_s"],
-             full_rss_children],
-            ["re-ingest, nothing changed", again["seconds"], "-", rep2["added"], again["wall_s"],
-             again["maxrss_mb"]],
+            [
+                "full (fresh index)",
+                full["seconds"],
+                round(chunks_per_s, 1),
+                rep["added"],
+                full["wall_s"],
+                full_rss_children,
+            ],
+            [
+                "re-ingest, nothing changed",
+                again["seconds"],
+                "-",
+                rep2["added"],
+                again["wall_s"],
+                again["maxrss_mb"],
+            ],
         ],
     )
-    print(f"\nchild RSS before the ingest call (imports only): {full['maxrss_before_ingest_mb']} MB; "
-          f"index on disk: {index_mb} MB")
+    print(
+        f"\nchild RSS before the ingest call (imports only): {full['maxrss_before_ingest_mb']} MB; "
+        f"index on disk: {index_mb} MB"
+    )
     ratio = again["seconds"] / full["seconds"] if full["seconds"] else float("nan")
     result["reingest_fraction"] = round(ratio, 3)
     print(f"re-ingest embedded {rep2['added']} chunks, took {ratio:.0%} of the full ingest")

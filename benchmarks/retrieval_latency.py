@@ -28,7 +28,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import common  # noqa: E402
+import common
 
 TARGET_P95_MS = 50.0
 
@@ -157,9 +157,10 @@ def run_http(index_dir: Path, k: int, repeat: int, deadline: float) -> dict[str,
     import httpx
 
     t0 = time.perf_counter()
-    with common.serve(
-        {"ASSISTANT_INDEX_DIR": str(index_dir), "ASSISTANT_LLM": "extractive"}
-    ) as base, httpx.Client(base_url=base, timeout=30.0, trust_env=False) as client:
+    with (
+        common.serve({"ASSISTANT_INDEX_DIR": str(index_dir), "ASSISTANT_LLM": "extractive"}) as base,
+        httpx.Client(base_url=base, timeout=30.0, trust_env=False) as client,
+    ):
         start_s = time.perf_counter() - t0
 
         def post(q: str) -> None:
@@ -190,8 +191,13 @@ def main() -> None:
     repeat = max(1, min(args.repeat, 100))
     common.setup()
 
-    result: dict[str, Any] = {"benchmark": "retrieval_latency", "questions": len(QUESTIONS),
-                              "repeat": repeat, "k": args.k, "target_p95_ms": TARGET_P95_MS}
+    result: dict[str, Any] = {
+        "benchmark": "retrieval_latency",
+        "questions": len(QUESTIONS),
+        "repeat": repeat,
+        "k": args.k,
+        "target_p95_ms": TARGET_P95_MS,
+    }
     with common.index_dir_for(args.index) as (index_dir, how):
         print(f"index: {how}")
         inproc = run_in_process(index_dir, args.k, repeat, time.monotonic() + args.max_seconds)
@@ -201,16 +207,23 @@ def main() -> None:
             http = run_http(index_dir, args.k, repeat, time.monotonic() + args.max_seconds)
             result["http"] = http
 
-    print(f"chunks: {inproc['chunks']}   assistant load: {inproc['assistant_load_s']} s   "
-          f"first (cold) query: {inproc['first_query_ms']} ms")
+    print(
+        f"chunks: {inproc['chunks']}   assistant load: {inproc['assistant_load_s']} s   "
+        f"first (cold) query: {inproc['first_query_ms']} ms"
+    )
     rows = [["in-process, all", *(inproc["all"][c] for c in ("n", "p50", "p95", "p99", "mean", "max"))]]
     for lang, p in inproc["by_language"].items():
         rows.append([f"  {lang}", *(p[c] for c in ("n", "p50", "p95", "p99", "mean", "max"))])
     if http:
-        rows.append(["HTTP POST /v1/search", *(http["all"][c] for c in ("n", "p50", "p95", "p99", "mean", "max"))])
+        rows.append(
+            ["HTTP POST /v1/search", *(http["all"][c] for c in ("n", "p50", "p95", "p99", "mean", "max"))]
+        )
     common.print_table("Search latency (ms)", ["", "n", "p50", "p95", "p99", "mean", "max"], rows)
-    common.print_table("Where an in-process search spends its time (mean ms per search)",
-                       ["stage", "ms"], list(inproc["breakdown_ms"].items()))
+    common.print_table(
+        "Where an in-process search spends its time (mean ms per search)",
+        ["stage", "ms"],
+        list(inproc["breakdown_ms"].items()),
+    )
     p95 = inproc["all"]["p95"]
     result["target"] = common.verdict(p95, TARGET_P95_MS)
     print(f"\nin-process p95 {p95:.1f} ms vs target ≤ {TARGET_P95_MS:.0f} ms: {result['target']}")

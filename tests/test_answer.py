@@ -185,3 +185,11 @@ def test_marker_styles_small_models_use_are_understood(retriever) -> None:  # ty
     answer = engine(retriever, model).answer("哪个技术转移中心面向东盟国家？")
     assert answer.grounded and "^" not in answer.answer and "," not in answer.answer
     assert answer.answer.count("[1]") == 2
+
+
+def test_a_title_can_be_an_answer_but_an_echoed_section_heading_is_not(retriever) -> None:  # type: ignore[no-untyped-def]
+    title = "第10屆中國—東盟技術轉移與創新合作大會在廣西南寧開幕"
+    answer = engine(retriever, ScriptedModel(f"{title}。[1]")).answer("第10屆中國—東盟技術轉移與創新合作大會在哪裡開幕？")
+    assert answer.grounded and "南寧" in answer.answer
+    echo = engine(retriever, ScriptedModel("3.3 中非创新合作中心[1][2]")).answer("中非创新合作中心有多少员工？")
+    assert not echo.grounded

@@ -227,6 +227,63 @@ def clean(raw_file: Path) -> None:
     )
 
 
+@main.command("eval")
+@click.option(
+    "--devset",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Dev set YAML (default: tests/eval/questions.yaml).",
+)
+@click.option("--answers/--no-answers", default=False, show_default=True, help="Also ask the chat model.")
+@click.option("--baseline/--no-baseline", default=True, show_default=True, help="Also run the LangChain-defaults baseline.")
+@click.option("--limit", type=click.IntRange(1), default=None, help="Only N questions (balanced over languages).")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="JSON report path (default: .cache/eval-report.json).")
+@click.option("--min", "minimums", multiple=True, metavar="METRIC=VALUE", help="Fail (exit 1) below this, e.g. --min all.hit@5=0.95 --min answers.facts=0.8.")
+@pass_ctx
+@_fail_cleanly
+def evaluate(
+    ctx: Context,
+    devset: Path | None,
+    answers: bool,
+    baseline: bool,
+    limit: int | None,
+    report_path: Path | None,
+    minimums: tuple[str, ...],
+) -> None:
+    """Measure retrieval (and answer) quality on the dev set; compare with the baseline."""
+    from . import evaluate as ev
+    from .settings import PROJECT_ROOT
+
+    thresholds: dict[str, float] = {}
+    for item in minimums:
+        name, sep, value = item.partition("=")
+        try:
+            thresholds[name.strip()] = float(value)
+        except ValueError:
+            raise click.UsageError(f"--min {item!r}: expected METRIC=NUMBER, e.g. all.hit@5=0.95") from None
+        if not sep or not name.strip():
+            raise click.UsageError(f"--min {item!r}: expected METRIC=NUMBER")
+    s = ctx.settings
+    devset = devset or PROJECT_ROOT / "tests" / "eval" / "questions.yaml"
+    assistant = _assistant(ctx, with_model=answers)
+    try:
+        def progress(i: int, n: int, rec: ev.AnswerRecord) -> None:
+            mark = "✓" if (rec.grounded == rec.answerable and (rec.facts_ok >= 0.5 or not rec.answerable)) else "✗"
+            click.echo(f"  [{i}/{n}] {mark} {rec.id} {rec.seconds:.1f}s {rec.answer[:70]!r}", err=True)
+
+        report = ev.run(assistant, devset, baseline=baseline, answers=answers, limit=limit, progress=progress)
+    finally:
+        assistant.close()
+    path = report_path or s.cache_dir / "eval-report.json"
+    report.write(path)
+    click.echo(report.table())
+    click.echo(f"\nReport: {path}")
+    failures = ev.check_thresholds(report, thresholds)
+    if failures:
+        click.echo("Below threshold:\n  " + "\n  ".join(failures), err=True)
+        sys.exit(1)
+
+
 @main.command("prepare-model")
 @pass_ctx
 @_fail_cleanly

@@ -37,7 +37,7 @@ ingest: setup
 	$(BIN)/assistant ingest
 
 run: setup
-	$(BIN)/assistant ingest
+	$(BIN)/assistant ingest --rebuild-if-needed
 	$(BIN)/assistant serve
 
 serve: run

@@ -17,7 +17,7 @@ from functools import lru_cache
 from .text import detect_language, split_sentences, to_simplified
 from .types import Chunk, Document
 
-CHUNKER_VERSION = "2"
+CHUNKER_VERSION = "3"
 
 TokenCounter = Callable[[str], int]
 

@@ -193,7 +193,11 @@ def cite(
         citations = _supported(text, question, cited, passages, finder, claim_vecs, SUPPORT_THRESHOLD)
         if not citations:
             others = [n for n in range(1, len(passages) + 1) if n not in cited]
-            citations = _supported(text, question, others, passages, finder, claim_vecs, ATTACH_THRESHOLD, best_only=True)
+            # Re-attribution must rest on the sentence alone: with the question folded
+            # in, any sentence would look like it belongs to an on-topic passage.
+            citations = _supported(
+                text, question, others, passages, finder, claim_vecs[:1], ATTACH_THRESHOLD, best_only=True
+            )
         if not citations:
             dropped.append(text)
             continue

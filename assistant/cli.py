@@ -78,27 +78,43 @@ def main(verbose: bool) -> None:
 
 @main.command()
 @click.option("--rebuild", is_flag=True, help="Discard the index and build it from scratch.")
+@click.option(
+    "--rebuild-if-needed",
+    is_flag=True,
+    help="Rebuild instead of stopping when the index was built with other settings (used by `make run`).",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @pass_ctx
 @_fail_cleanly
-def ingest(ctx: Context, rebuild: bool, quiet: bool) -> None:
+def ingest(ctx: Context, rebuild: bool, rebuild_if_needed: bool, quiet: bool) -> None:
     """Index the corpus folder (incremental: only new or changed chunks are embedded)."""
     from .embedding import USEEmbedder
+    from .index import IndexMismatch
     from .index import ingest as run_ingest
     from .index import store_factory_for
     from .service import chunker_config
 
     s = ctx.settings
-    report = run_ingest(
-        s.corpus_dir,
-        s.index_dir,
-        USEEmbedder(),
-        store_factory_for(s.index_dir, s.chroma_host, s.chroma_port),
-        chunker_config(s),
-        rebuild=rebuild,
-        progress=not quiet,
-        log=(lambda m: None) if quiet else (lambda m: click.echo(m, err=True)),
-    )
+
+    def run(rebuild: bool):  # type: ignore[no-untyped-def]
+        return run_ingest(
+            s.corpus_dir,
+            s.index_dir,
+            USEEmbedder(),
+            store_factory_for(s.index_dir, s.chroma_host, s.chroma_port),
+            chunker_config(s),
+            rebuild=rebuild,
+            progress=not quiet,
+            log=(lambda m: None) if quiet else (lambda m: click.echo(m, err=True)),
+        )
+
+    try:
+        report = run(rebuild)
+    except IndexMismatch as exc:
+        if not rebuild_if_needed:
+            raise
+        click.echo(f"{exc}\nRebuilding.", err=True)
+        report = run(True)
     click.echo(
         f"Indexed {report.documents} documents, {report.chunks} chunks "
         f"({report.added} embedded, {report.unchanged} unchanged, {report.removed} removed) "

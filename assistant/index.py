@@ -300,7 +300,8 @@ def chunk_metadata(doc: Document, chunk: Chunk) -> dict[str, Any]:
         "language": chunk.language,
         "is_table": chunk.is_table,
         "kind": doc.kind,
-        "tokens": " ".join(tokenize(f"{chunk.heading or ''}\n{chunk.text}")),
+        # The title makes "which organization…" questions find the document's chunks.
+        "tokens": " ".join(tokenize(f"{doc.title}\n{chunk.heading or ''}\n{chunk.text}")),
     }
 
 

@@ -14,8 +14,8 @@ import numpy as np
 
 from .embedding import Embedder, cosine
 from .index import IndexSnapshot
-from .keyword import KeywordIndex, query_tokens
-from .text import to_simplified
+from .keyword import KeywordIndex, english_words, query_tokens
+from .text import han_ratio, to_simplified
 from .types import SearchHit
 
 LANGUAGE_FILTERS = {
@@ -53,9 +53,11 @@ class HybridRetriever:
         snapshot: IndexSnapshot,
         embedder: Embedder,
         *,
-        rrf_k: int = 60,
+        rrf_k: int = 5,
         dense_weight: float = 1.0,
         keyword_weight: float = 1.0,
+        english_weight: float = 1.0,
+        native_keyword_boost: float = 1.5,
         candidates: int = 50,
     ) -> None:
         self.snapshot = snapshot
@@ -63,6 +65,8 @@ class HybridRetriever:
         self.rrf_k = rrf_k
         self.dense_weight = dense_weight
         self.keyword_weight = keyword_weight
+        self.english_weight = english_weight
+        self.native_keyword_boost = native_keyword_boost
         self.candidates = candidates
         self._keyword = KeywordIndex(snapshot.tokens)
         self._pos = snapshot.chunk_by_id
@@ -82,17 +86,24 @@ class HybridRetriever:
             return []
         qvec = self.embedder.embed_query(to_simplified(query))
 
-        dense_ranked = self._dense(qvec, filters, allowed)
-        kw_scores = self._keyword.scores(query_tokens(query))
-        kw_scores = np.where(allowed, kw_scores, 0.0)
-        kw_order = [int(i) for i in np.argsort(-kw_scores, kind="stable") if kw_scores[i] > 0]
-        kw_ranked = kw_order[: self.candidates]
+        kw_scores = np.where(allowed, self._keyword.scores(query_tokens(query)), 0.0)
+        english = han_ratio(query) < 0.3
+        # Keywords are the stronger signal in the passages' own language; for English
+        # questions they come through the glossary and count as much as the vectors.
+        signals = [
+            (self.dense_weight, self._dense(qvec, filters, allowed)),
+            (self.keyword_weight * (1.0 if english else self.native_keyword_boost), self._ranked(kw_scores)),
+        ]
+        if english:
+            # Plain English words only match the English abstracts; as a weaker third
+            # signal they still let an English passage surface for an English question.
+            en_scores = np.where(allowed, self._keyword.scores(english_words(query)), 0.0)
+            signals.append((self.english_weight, self._ranked(en_scores)))
 
         fused: dict[int, float] = {}
-        for rank, i in enumerate(dense_ranked):
-            fused[i] = fused.get(i, 0.0) + self.dense_weight / (self.rrf_k + rank + 1)
-        for rank, i in enumerate(kw_ranked):
-            fused[i] = fused.get(i, 0.0) + self.keyword_weight / (self.rrf_k + rank + 1)
+        for weight, ranked in signals:
+            for rank, i in enumerate(ranked):
+                fused[i] = fused.get(i, 0.0) + weight / (self.rrf_k + rank + 1)
         order = sorted(fused, key=lambda i: (-fused[i], i))[:k]
 
         dense_sim = self._exact_similarity(qvec, order)
@@ -110,6 +121,10 @@ class HybridRetriever:
                 )
             )
         return hits
+
+    def _ranked(self, scores: np.ndarray) -> list[int]:
+        order = np.argsort(-scores, kind="stable")[: self.candidates]
+        return [int(i) for i in order if scores[i] > 0]
 
     def _mask(self, filters: Filters) -> np.ndarray:
         mask = np.ones(len(self.snapshot.chunks), dtype=bool)

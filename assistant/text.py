@@ -85,12 +85,14 @@ def detect_language(text: str) -> str:
     """'en', 'zh-Hans' or 'zh-Hant' for a question, an answer or a passage.
 
     An English sentence that names something in Chinese ("What does 中国—东盟技术转移中心
-    do?") is English: a text that starts with a Latin word and has a few of them counts
-    as English whatever its Han characters.
+    do?") is English: a short text that starts with a Latin word and has a few of them
+    counts as English whatever its Han characters.
     """
     if han_ratio(text) < 0.3:
         return "en"
-    if _LEADING_LATIN.match(text) and len(_LATIN_WORD.findall(text)) >= 3:
+    if len(text) <= 300 and _LEADING_LATIN.match(text) and len(_LATIN_WORD.findall(text)) >= 3:
+        # Only for sentence-sized text: a passage such as a reference list that opens
+        # with a URL is still Chinese.
         return "en"
     return "zh-Hant" if is_traditional(text) else "zh-Hans"
 

@@ -303,3 +303,12 @@ def test_clean_of_a_missing_file_is_a_usage_error(cli: Invoke, tmp_path: Path) -
     result = cli("clean", str(tmp_path / "missing.txt"))
     assert result.exit_code == 2
     assert "missing.txt" in result.output
+
+
+def test_rebuild_if_needed_rebuilds_a_stale_index(index_dir: Path) -> None:
+    env = {"ASSISTANT_INDEX_DIR": str(index_dir), "ASSISTANT_LLM": "extractive", "ASSISTANT_CHUNK_MAX_TOKENS": "200"}
+    stopped = CliRunner().invoke(main, ["ingest", "--quiet"], env=env)
+    assert stopped.exit_code == 1 and "--rebuild" in stopped.output
+    rebuilt = CliRunner().invoke(main, ["ingest", "--quiet", "--rebuild-if-needed"], env=env)
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert "Rebuilding" in rebuilt.output and "0 unchanged" in rebuilt.output

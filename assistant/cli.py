@@ -89,9 +89,8 @@ def main(verbose: bool) -> None:
 def ingest(ctx: Context, rebuild: bool, rebuild_if_needed: bool, quiet: bool) -> None:
     """Index the corpus folder (incremental: only new or changed chunks are embedded)."""
     from .embedding import USEEmbedder
-    from .index import IndexMismatch
+    from .index import IndexMismatch, store_factory_for
     from .index import ingest as run_ingest
-    from .index import store_factory_for
     from .service import chunker_config
 
     s = ctx.settings

@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     llm_timeout: float = Field(120.0, alias="ASSISTANT_LLM_TIMEOUT", gt=0)
     max_answer_tokens: int = Field(400, alias="ASSISTANT_MAX_ANSWER_TOKENS", ge=16, le=8192)
 
+    # --- access ---------------------------------------------------------------------------
+    # Comma-separated bearer keys for server-to-server /v1/* access; empty = open (local use).
+    api_keys: str = Field("", alias="ASSISTANT_API_KEYS")
+    state_dir: Path = Field(PROJECT_ROOT / "var", alias="ASSISTANT_STATE_DIR")
+
     # --- server --------------------------------------------------------------------------
     host: str = Field("127.0.0.1", alias="ASSISTANT_HOST")
     port: int = Field(8000, alias="ASSISTANT_PORT", ge=1, le=65535)
@@ -74,3 +79,7 @@ class Settings(BaseSettings):
     @property
     def models_dir(self) -> Path:
         return self.cache_dir / "models"
+
+    @property
+    def api_key_list(self) -> list[str]:
+        return [k.strip() for k in self.api_keys.split(",") if k.strip()]

@@ -87,6 +87,12 @@ ENGLISH_TERMS = {
     "青岛": "Qingdao",
     "市南区": "Shinan District",
     "成渝": "Chengdu–Chongqing",
+    "广西东盟技术转移中心": "Guangxi ASEAN Technology Transfer Center",
+    "宁夏回族自治区对外科技交流中心": "Ningxia Hui Autonomous Region International Science and Technology Exchange Center",
+    "湖北省对外科技交流中心": "Hubei Provincial International Science and Technology Exchange Center",
+    "青岛阿斯顿工程技术转移有限公司": "Qingdao Aston Engineering Technology Transfer Co., Ltd.",
+    "技术转移中心": "Technology Transfer Center",
+    "中心": "Center",
 }
 
 # Below this cosine similarity between the question and the best passage, nothing in the
@@ -312,9 +318,13 @@ def _short(text: str, limit: int = 160) -> str:
 
 def _english_terms(text: str) -> str:
     simplified = to_simplified(text)
+    replaced = simplified
     for zh, en in sorted(ENGLISH_TERMS.items(), key=lambda kv: -len(kv[0])):
-        simplified = simplified.replace(zh, en)
+        replaced = replaced.replace(zh, f" {en} ")
     # Only the replaced spans change: keep the original where nothing was mapped.
-    out = simplified if simplified != to_simplified(text) else text
+    out = text
+    if replaced != simplified:
+        out = re.sub(r"\s+([,.;:!?)\]])", r"\1", re.sub(r"(\() +| {2,}", lambda m: m.group(1) or " ", replaced))
+        out = re.sub(r"\s+(\[\d)", r" \1", out).strip()
     # "Chinese—ASEAN center" is how a small model renders 中国—东盟 half-translated.
     return re.sub(r"\bChinese\s*[—–-]\s*(?=ASEAN|Arab|SCO|Africa|South Asia|CIS)", "China–", out)

@@ -16,7 +16,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ..index import IndexProblem
 from ..service import Assistant, NotFound, Unavailable
 from ..settings import Settings
-from .routers import chat, documents, health, search
+from .auth import api_key_dependencies
+from .routers import chat, documents, health, openai_compat, search
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +51,11 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.assistant = assistant
-    for router in (health.router, search.router, chat.router, documents.router):
-        app.include_router(router)
+    app.include_router(health.router)  # /healthz, /readyz: always open
+    # Server-to-server routes: open until ASSISTANT_API_KEYS is set, then Bearer keys.
+    for router in (search.router, chat.router, documents.router):
+        app.include_router(router, dependencies=api_key_dependencies())
+    app.include_router(openai_compat.router)  # checks keys itself, answers in OpenAI's error shape
     _add_error_handlers(app)
 
     @app.get("/", include_in_schema=False)

@@ -329,5 +329,14 @@ def _assistant(ctx: Context, *, with_model: bool):  # type: ignore[no-untyped-de
     return assistant
 
 
+def _register_groups() -> None:
+    from .partners import partners_cli
+
+    main.add_command(partners_cli)
+
+
+_register_groups()
+
+
 if __name__ == "__main__":
     main()

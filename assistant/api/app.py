@@ -17,7 +17,7 @@ from ..index import IndexProblem
 from ..service import Assistant, NotFound, Unavailable
 from ..settings import Settings
 from .auth import api_key_dependencies
-from .routers import chat, documents, health, openai_compat, search
+from .routers import chat, documents, health, openai_compat, search, widget
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,10 @@ def create_app(
     for router in (search.router, chat.router, documents.router):
         app.include_router(router, dependencies=api_key_dependencies())
     app.include_router(openai_compat.router)  # checks keys itself, answers in OpenAI's error shape
+    # The widget checks its own partner key and Origin (and answers CORS for allowed
+    # origins only), so no Bearer keys and no global CORS middleware.
+    app.include_router(widget.router)
+    widget.security_headers(app)  # CSP frame-ancestors 'self' on the API and UI
     _add_error_handlers(app)
 
     @app.get("/", include_in_schema=False)

@@ -22,7 +22,7 @@
   var STRINGS = {
     en: {
       title: "Technology Transfer Assistant", open: "Open chat", close: "Close chat", send: "Send",
-      label: "Your question", placeholder: "Ask about technology transfer centers…",
+      label: "Your question", placeholder: "Ask a question…",
       greeting: "Hello! Ask me about China's international technology transfer centers. Every answer cites its documents.",
       thinking: "Searching the documents…", suggested: "Suggested questions", sources: "Sources",
       footer: "Answers come from published documents and cite them.",
@@ -39,7 +39,7 @@
     },
     "zh-Hans": {
       title: "技术转移助手", open: "打开对话", close: "关闭对话", send: "发送",
-      label: "您的问题", placeholder: "请输入关于技术转移中心的问题…",
+      label: "您的问题", placeholder: "请输入问题…",
       greeting: "您好！可以问我关于中国国际技术转移中心的问题，每个回答都会注明出处。",
       thinking: "正在检索文档…", suggested: "推荐问题", sources: "出处",
       footer: "回答来自公开文档，并注明出处。",
@@ -56,7 +56,7 @@
     },
     "zh-Hant": {
       title: "技術轉移助手", open: "開啟對話", close: "關閉對話", send: "送出",
-      label: "您的問題", placeholder: "請輸入關於技術轉移中心的問題…",
+      label: "您的問題", placeholder: "請輸入問題…",
       greeting: "您好！可以問我關於中國國際技術轉移中心的問題，每個回答都會註明出處。",
       thinking: "正在檢索文件…", suggested: "推薦問題", sources: "出處",
       footer: "回答來自公開文件，並註明出處。",
@@ -113,13 +113,13 @@
     ".bubble{position:fixed;bottom:20px;right:20px;width:56px;height:56px;border-radius:50%;border:0;cursor:pointer;",
     "background:var(--accent);color:var(--on-accent);box-shadow:0 4px 14px rgba(0,0,0,.3);display:flex;align-items:center;justify-content:center;z-index:2147483000}",
     ".bubble svg{width:28px;height:28px;fill:currentColor}",
-    ".panel{position:fixed;bottom:88px;right:20px;width:380px;max-width:calc(100vw - 40px);height:580px;max-height:calc(100vh - 110px);",
+    ".panel{position:fixed;bottom:88px;right:20px;width:390px;max-width:calc(100vw - 40px);height:640px;max-height:calc(100vh - 110px);",
     "display:flex;flex-direction:column;background:#fff;border-radius:12px;box-shadow:0 10px 40px rgba(0,0,0,.3);overflow:hidden;z-index:2147483001}",
     ".left .bubble,.left .panel{right:auto;left:20px}",
     "header{display:flex;align-items:center;gap:8px;padding:10px 10px 10px 16px;background:var(--accent);color:var(--on-accent)}",
     "h2{flex:1;margin:0;font-size:16px;font-weight:600}",
     ".close{width:36px;height:36px;border:0;border-radius:8px;background:transparent;color:inherit;font-size:24px;line-height:1;cursor:pointer}",
-    ".log{flex:1;overflow-y:auto;padding:12px;display:flex;flex-direction:column;gap:10px;background:#f6f8fa}",
+    ".log{position:relative;flex:1;overflow-y:auto;padding:12px;display:flex;flex-direction:column;gap:10px;background:#f6f8fa}",
     ".msg{max-width:92%;padding:8px 12px;border-radius:10px;white-space:pre-wrap;overflow-wrap:anywhere}",
     ".user{align-self:flex-end;background:var(--accent);color:var(--on-accent)}",
     ".bot{align-self:flex-start;background:#fff;border:1px solid #d0d7de}",
@@ -266,6 +266,12 @@
     return { box: box, body: body };
   }
 
+  // Follow the answer as it grows, but never scroll the question out of view: the
+  // start of a long answer is where reading begins.
+  function follow(question) {
+    log.scrollTop = Math.min(log.scrollHeight, question.offsetTop - 12);
+  }
+
   function renderAnswer(msg, answer) {
     msg.body.textContent = answer.answer || "";
     if (answer.notice) msg.box.insertBefore(el("p", "notice", answer.notice), msg.body);
@@ -350,7 +356,7 @@
     send.disabled = true;
     starterBox.hidden = true;
     input.value = "";
-    addMessage("user", question);
+    var asked = addMessage("user", question).box;
     var msg = addMessage("bot", t.thinking);
     msg.box.dataset.state = "waiting";
     log.setAttribute("aria-busy", "true");
@@ -371,6 +377,7 @@
           streamed += payload.text || "";
           msg.body.textContent = streamed;
           msg.box.dataset.state = "streaming";
+          follow(asked);
           emit("ttw:token");
         } else if (name === "done") {
           final = payload;
@@ -390,7 +397,7 @@
     }
     msg.box.dataset.state = final ? "done" : "error";
     log.removeAttribute("aria-busy");
-    log.scrollTop = log.scrollHeight;
+    follow(asked);
     busy = false;
     send.disabled = false;
   }

@@ -214,7 +214,7 @@ def test_a_key_with_no_origins_serves_nobody(client: TestClient, store: PartnerS
     assert client.options(CHAT, headers={"Origin": PAGE, "Access-Control-Request-Method": "POST"}).status_code == 403
 
 
-def test_invalid_bodies_are_422_with_cors_and_do_not_count(client: TestClient, store: PartnerStore) -> None:
+def test_invalid_bodies_are_refused_with_cors_and_do_not_count(client: TestClient, store: PartnerStore) -> None:
     _, key = store.add("tight", [PAGE], per_minute=1)
     headers = {"X-Partner-Key": key, "Origin": PAGE}
     for body, words in (
@@ -228,6 +228,10 @@ def test_invalid_bodies_are_422_with_cors_and_do_not_count(client: TestClient, s
         assert r.headers["access-control-allow-origin"] == PAGE
     r = client.post(CHAT, content=b"{not json", headers={**headers, "Content-Type": "application/json"})
     assert_error(r, 422, "not valid JSON")
+    big = b'{"message": "' + b"x" * 4_100_000 + b'"}'
+    r = client.post(CHAT, content=big, headers={**headers, "Content-Type": "application/json"})
+    assert_error(r, 413, "at most")
+    assert r.headers["access-control-allow-origin"] == PAGE
     assert post(client, key, PAGE).status_code == 200  # the quota of 1 is still there
 
 

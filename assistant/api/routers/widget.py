@@ -46,6 +46,7 @@ KEY_HEADER = "X-Partner-Key"
 ALLOWED_HEADERS = f"Content-Type, {KEY_HEADER}"
 PREFLIGHT_MAX_AGE = "600"
 FRAME_ANCESTORS = "frame-ancestors 'self'"
+MAX_BODY_BYTES = 4_000_000  # a message and 50 history turns of Chinese text fit
 
 _store_lock = threading.Lock()
 
@@ -195,6 +196,10 @@ async def _answer(
         return (time.perf_counter() - started) * 1000
 
     assistant: Assistant = request.app.state.assistant
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        await run_in_threadpool(store.log, partner.id, 413, ms(), origin)
+        return _error(413, f"body: at most {MAX_BODY_BYTES} bytes.", cors)
     body, problem = _parse(await request.body(), assistant.settings.max_message_chars)
     if body is None:
         await run_in_threadpool(store.log, partner.id, 422, ms(), origin)

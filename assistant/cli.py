@@ -88,6 +88,7 @@ def main(verbose: bool) -> None:
 @_fail_cleanly
 def ingest(ctx: Context, rebuild: bool, rebuild_if_needed: bool, quiet: bool) -> None:
     """Index the corpus folder (incremental: only new or changed chunks are embedded)."""
+    from .centers import DirectoryError, verify_corpus_directory
     from .embedding import USEEmbedder
     from .index import IndexMismatch, store_factory_for
     from .index import ingest as run_ingest
@@ -107,6 +108,11 @@ def ingest(ctx: Context, rebuild: bool, rebuild_if_needed: bool, quiet: bool) ->
             log=(lambda m: None) if quiet else (lambda m: click.echo(m, err=True)),
         )
 
+    # The centers directory's quotes must all be in the documents before anything changes.
+    try:
+        verify_corpus_directory(s.corpus_dir)
+    except DirectoryError as exc:
+        raise click.ClickException(str(exc)) from exc
     try:
         report = run(rebuild)
     except IndexMismatch as exc:

@@ -14,7 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .answer import AnswerEngine, DoneEvent, Event, Turn
+from .answer import AnswerEngine, DoneEvent, Event, TokenEvent, Turn
+from .centers import DirectoryCache, DirectoryError, looks_like_recommendation, recommendation_answer
 from .chunking import ChunkerConfig
 from .embedding import Embedder, USEEmbedder
 from .index import IndexProblem, load_snapshot, store_factory_for
@@ -83,6 +84,7 @@ class Assistant:
         )
         self._engine: AnswerEngine | None = None
         self._index_error: str | None = None
+        self._centers = DirectoryCache()
         self._lock = threading.Lock()
         self.reload()
 
@@ -160,14 +162,33 @@ class Assistant:
         return self.engine.retriever.search(query, k, filters)
 
     def chat(self, message: str, history: list[Turn] | None = None) -> Answer:
+        recommendation = self._recommendation(message)
+        if recommendation is not None:
+            return recommendation
         return self._with_notice(self.engine.answer(message, history or []))
 
     def chat_stream(self, message: str, history: list[Turn] | None = None) -> Iterator[Event]:
+        recommendation = self._recommendation(message)
+        if recommendation is not None:
+            yield TokenEvent(recommendation.answer)
+            yield DoneEvent(recommendation)
+            return
         for event in self.engine.stream(message, history or []):
             if isinstance(event, DoneEvent):
                 yield DoneEvent(self._with_notice(event.answer))
             else:
                 yield event
+
+    def _recommendation(self, message: str) -> Answer | None:
+        """"Which center fits my goal?" questions go to the cited centers directory."""
+        if not looks_like_recommendation(message):
+            return None
+        self.engine  # noqa: B018 - no index, no directory: raises Unavailable
+        try:
+            return recommendation_answer(self._centers.get(self), message)
+        except DirectoryError:
+            log.exception("the centers directory could not be loaded; answering from passages")
+            return None
 
     def _with_notice(self, answer: Answer) -> Answer:
         if self.chat_error and not answer.notice and self.settings.llm != "extractive":

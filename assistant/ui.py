@@ -325,6 +325,11 @@ def build_ui(assistant: Assistant, *, sources_path: str = SOURCES_PATH) -> gr.Bl
             documents = gr.HTML("", css_template=DOCUMENTS_CSS, js_on_load=None)
             reload_button = gr.Button("Refresh · 刷新", size="sm")
 
+        with gr.Tab("Centers · 中心"):
+            from .ui_centers import build_centers_tab
+
+            build_centers_tab(assistant, sources_path=sources_path)
+
         io: dict[str, Any] = {
             "fn": respond,
             "inputs": [message, chatbot, history],

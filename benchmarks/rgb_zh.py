@@ -252,6 +252,8 @@ def run_rejection(
     for row in rows:
         if time.monotonic() > deadline:
             break
+        if not any(str(p).strip() for p in row["negative"]):
+            continue  # nothing to build an index from
         qdir = root / f"negatives-{row['id']}"
         shutil.rmtree(qdir, ignore_errors=True)
         try:
@@ -381,7 +383,7 @@ def main() -> None:
                 ["grounded answers", answers["grounded"]],
                 [
                     "seconds an answer p50 / max",
-                    f"{answers['seconds']['p50'] / 1000:.1f} / {answers['seconds']['max'] / 1000:.1f}",
+                    f"{answers['seconds']['p50'] / 1000:.2f} / {answers['seconds']['max'] / 1000:.2f}",
                 ],
                 ["negative rejection (grounded: false)", f"{rejection['rejected']}/{rejection['asked']}"],
             ],

@@ -13,6 +13,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Backend = Literal["local", "openai", "extractive"]
+Environment = Literal["development", "production"]
 
 # The project root, so that the defaults work from any working directory when the
 # package is installed in editable mode (the normal case: `make run`).
@@ -57,18 +58,34 @@ class Settings(BaseSettings):
     local_ctx: int = Field(4096, alias="ASSISTANT_LOCAL_CTX", ge=512, le=32768)
     local_start_timeout: float = Field(180.0, alias="ASSISTANT_LOCAL_START_TIMEOUT", gt=0)
     llm_timeout: float = Field(120.0, alias="ASSISTANT_LLM_TIMEOUT", gt=0)
+    # Longest a whole model call may take, streamed answer included (LLM_TIMEOUT bounds
+    # each wait: to connect, for the first token, between tokens).
+    llm_deadline: float = Field(300.0, alias="ASSISTANT_LLM_DEADLINE", gt=0)
     max_answer_tokens: int = Field(400, alias="ASSISTANT_MAX_ANSWER_TOKENS", ge=16, le=8192)
+    # Chats the model answers at once: 0 = the backend's own (local: 1, the llama server
+    # answers one request at a time; openai: 8).
+    llm_concurrency: int = Field(0, alias="ASSISTANT_LLM_CONCURRENCY", ge=0, le=256)
+    # Chats that may wait for the model beyond those running; one more gets 503 + Retry-After.
+    max_queue: int = Field(4, alias="ASSISTANT_MAX_QUEUE", ge=0, le=10000)
+    # Longest a queued chat waits for its turn before it falls back to extractive.
+    queue_timeout: float = Field(120.0, alias="ASSISTANT_QUEUE_TIMEOUT", gt=0)
 
     # --- access ---------------------------------------------------------------------------
     # Comma-separated bearer keys for server-to-server /v1/* access; empty = open (local use).
     api_keys: str = Field("", alias="ASSISTANT_API_KEYS")
     state_dir: Path = Field(PROJECT_ROOT / "var", alias="ASSISTANT_STATE_DIR")
+    # `production` refuses to start without a real admin token (see api.app).
+    env: Environment = Field("development", alias="ASSISTANT_ENV")
+    # Bearer token for admin operations over HTTP (POST /v1/admin/reindex); unset = disabled.
+    admin_token: SecretStr | None = Field(None, alias="ASSISTANT_ADMIN_TOKEN")
 
     # --- server --------------------------------------------------------------------------
     host: str = Field("127.0.0.1", alias="ASSISTANT_HOST")
     port: int = Field(8000, alias="ASSISTANT_PORT", ge=1, le=65535)
     max_message_chars: int = Field(4000, alias="ASSISTANT_MAX_MESSAGE_CHARS", ge=1)
     max_history_turns: int = Field(20, alias="ASSISTANT_MAX_HISTORY_TURNS", ge=0)
+    # Largest request body the API reads (413 beyond it); the widget has its own limit.
+    max_body_bytes: int = Field(1_000_000, alias="ASSISTANT_MAX_BODY_BYTES", ge=1024)
 
     @field_validator("chroma_host", "openai_base_url", mode="before")
     @classmethod

@@ -1,0 +1,289 @@
+"""Load: concurrent users on `/v1/search` and `/v1/chat`, and the local model's queue.
+
+A bounded asyncio client (httpx, loopback only) against `assistant serve` started as a
+subprocess on a free port, over a temporary index of corpus/ (or `--index DIR`).
+
+1. Extractive backend. For each endpoint in turn (`/v1/search`, then `/v1/chat` as
+   JSON), `--users` users (default 50) run for `--seconds` (default 60): each sends a
+   request, waits for the answer, thinks for a random `--think-min`..`--think-max`
+   seconds (default 0.5–1.5, like a locust `between()` wait), and sends the next. The 30
+   questions of retrieval_latency.py (10 per language) rotate. Figures per endpoint:
+   requests, requests/s, p50/p95/p99/mean/max latency (ms) and errors (non-200 answers
+   and transport failures, by kind). With `--saturate S` each endpoint also gets an
+   S-second run with no think time: the most requests/s the server gives.
+   Target: zero errors, `/v1/search` p95 ≤ 200 ms at 50 users.
+2. `--local`: `assistant serve` with the bundled local model (ASSISTANT_LLM=local,
+   ASSISTANT_MAX_QUEUE=`--max-queue`, default 4), waited on until `/readyz` is 200. Then
+   `--local-chats` chats (default 8) are sent at once, and each answer's status, time,
+   backend and `Retry-After` recorded: the model answers one at a time, `max-queue` wait
+   in line, the rest get 503 with Retry-After at once; none may hang (client timeout
+   `--local-timeout`, default 600 s).
+
+    .venv/bin/python benchmarks/load.py [--users 50] [--seconds 60] [--think-min 0.5]
+        [--think-max 1.5] [--saturate 0] [--endpoints search,chat] [--index DIR]
+        [--local] [--local-only] [--local-chats 8] [--max-queue 4]
+
+Prints tables, then one JSON line: {"benchmark": "load", ...}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import common
+from retrieval_latency import QUESTIONS
+
+TARGET_SEARCH_P95_MS = 200.0
+READY_TIMEOUT_S = 300.0
+
+
+def _body(endpoint: str, question: str) -> dict[str, Any]:
+    if endpoint == "search":
+        return {"query": question, "k": 5}
+    return {"message": question}
+
+
+async def _user(
+    client: Any,
+    base: str,
+    endpoint: str,
+    user: int,
+    deadline: float,
+    think: tuple[float, float],
+    rng: random.Random,
+    latencies: list[float],
+    errors: Counter[str],
+) -> None:
+    n = user  # each user starts at a different question
+    while time.monotonic() < deadline:
+        _, question = QUESTIONS[n % len(QUESTIONS)]
+        n += 1
+        started = time.perf_counter()
+        try:
+            r = await client.post(f"{base}/v1/{endpoint}", json=_body(endpoint, question))
+            elapsed = time.perf_counter() - started
+            if r.status_code == 200:
+                latencies.append(elapsed)
+            else:
+                errors[f"HTTP {r.status_code}"] += 1
+        except Exception as exc:  # a transport error is an error, not a crash of the benchmark
+            errors[type(exc).__name__] += 1
+        if think[1] > 0 and time.monotonic() < deadline:
+            await asyncio.sleep(rng.uniform(*think))
+
+
+async def _phase(
+    base: str, endpoint: str, users: int, seconds: float, think: tuple[float, float], timeout: float
+) -> dict[str, Any]:
+    import httpx
+
+    latencies: list[float] = []
+    errors: Counter[str] = Counter()
+    limits = httpx.Limits(max_connections=users, max_keepalive_connections=users)
+    async with httpx.AsyncClient(timeout=timeout, limits=limits, trust_env=False) as client:
+        # Warm-up (not counted): one request per question kind, so no first-call cost counts.
+        for _, q in QUESTIONS[::10]:
+            await client.post(f"{base}/v1/{endpoint}", json=_body(endpoint, q))
+        started = time.monotonic()
+        deadline = started + seconds
+        rng = random.Random(7)
+        # Users arrive over the first second (not all in the same millisecond).
+        tasks = []
+        for u in range(users):
+            tasks.append(
+                asyncio.create_task(
+                    _user(client, base, endpoint, u, deadline, think, random.Random(rng.random()), latencies, errors)
+                )
+            )
+            await asyncio.sleep(min(1.0, seconds / 10) / users)
+        await asyncio.gather(*tasks)
+        wall = time.monotonic() - started
+    done = len(latencies) + sum(errors.values())
+    return {
+        "endpoint": f"/v1/{endpoint}",
+        "users": users,
+        "seconds": round(wall, 1),
+        "think_s": list(think),
+        "requests": done,
+        "rps": round(done / wall, 1) if wall > 0 else 0.0,
+        "latency_ms": common.percentiles(latencies),
+        "errors": sum(errors.values()),
+        "error_kinds": dict(errors),
+    }
+
+
+def run_extractive(args: argparse.Namespace, index_dir: Path) -> list[dict[str, Any]]:
+    env = {"ASSISTANT_INDEX_DIR": str(index_dir), "ASSISTANT_LLM": "extractive"}
+    results: list[dict[str, Any]] = []
+    with common.serve(env, ready_timeout=60) as base:
+        for endpoint in args.endpoints:
+            print(f"  {args.users} users on /v1/{endpoint} for {args.seconds:.0f} s …", flush=True)
+            results.append(
+                asyncio.run(
+                    _phase(base, endpoint, args.users, args.seconds, (args.think_min, args.think_max), args.timeout)
+                )
+            )
+            if args.saturate > 0:
+                print(f"  {args.users} users on /v1/{endpoint}, no think time, {args.saturate:.0f} s …", flush=True)
+                results.append(
+                    asyncio.run(_phase(base, endpoint, args.users, args.saturate, (0.0, 0.0), args.timeout))
+                )
+    return results
+
+
+async def _local_wave(base: str, chats: int, timeout: float) -> list[dict[str, Any]]:
+    import httpx
+
+    async def one(i: int, client: Any) -> dict[str, Any]:
+        _, question = [q for q in QUESTIONS if q[0] == "en"][i % 10]
+        started = time.perf_counter()
+        row: dict[str, Any] = {"chat": i + 1}
+        try:
+            r = await client.post(f"{base}/v1/chat", json={"message": question})
+            row["status"] = r.status_code
+            row["retry_after"] = r.headers.get("retry-after")
+            data = r.json()
+            row["backend"] = data.get("backend", "")
+            row["grounded"] = data.get("grounded")
+            row["notice"] = bool(data.get("notice"))
+        except Exception as exc:
+            row["status"] = type(exc).__name__
+        row["seconds"] = round(time.perf_counter() - started, 1)
+        return row
+
+    limits = httpx.Limits(max_connections=chats)
+    async with httpx.AsyncClient(timeout=timeout, limits=limits, trust_env=False) as client:
+        tasks = []
+        for i in range(chats):
+            tasks.append(asyncio.create_task(one(i, client)))
+            await asyncio.sleep(0.05)  # a definite arrival order
+        return list(await asyncio.gather(*tasks))
+
+
+def run_local(args: argparse.Namespace, index_dir: Path) -> dict[str, Any]:
+    env = {
+        "ASSISTANT_INDEX_DIR": str(index_dir),
+        "ASSISTANT_LLM": "local",
+        "ASSISTANT_MAX_QUEUE": str(args.max_queue),
+        "ASSISTANT_QUEUE_TIMEOUT": str(args.local_timeout),
+        "ASSISTANT_LLM_TIMEOUT": "300",
+        "ASSISTANT_LLM_DEADLINE": "900",
+    }
+    started = time.monotonic()
+    with common.serve(env, ready_timeout=READY_TIMEOUT_S) as base:
+        ready_s = round(time.monotonic() - started, 1)
+        print(f"  local model ready in {ready_s} s; {args.local_chats} chats at once …", flush=True)
+        t0 = time.monotonic()
+        rows = asyncio.run(_local_wave(base, args.local_chats, args.local_timeout))
+        wall = round(time.monotonic() - t0, 1)
+    served = [r for r in rows if r["status"] == 200]
+    refused = [r for r in rows if r["status"] == 503]
+    return {
+        "chats": args.local_chats,
+        "max_queue": args.max_queue,
+        "ready_s": ready_s,
+        "wall_s": wall,
+        "served": len(served),
+        "served_by_model": sum(1 for r in served if r.get("backend") == "local"),
+        "refused_503": len(refused),
+        "refused_with_retry_after": sum(1 for r in refused if r.get("retry_after")),
+        "refused_max_s": max((r["seconds"] for r in refused), default=None),
+        "hung_or_failed": len(rows) - len(served) - len(refused),
+        "served_seconds": [r["seconds"] for r in served],
+        "rows": rows,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=60.0, help="Length of each endpoint's run.")
+    parser.add_argument("--think-min", type=float, default=0.5, help="Least think time between a user's requests (s).")
+    parser.add_argument("--think-max", type=float, default=1.5, help="Most think time between a user's requests (s).")
+    parser.add_argument("--saturate", type=float, default=0.0, help="Also run S seconds per endpoint with no think time.")
+    parser.add_argument("--endpoints", default="search,chat", help="Comma-separated: search, chat.")
+    parser.add_argument("--timeout", type=float, default=30.0, help="Client timeout per request (s).")
+    parser.add_argument("--index", type=Path, default=None, help="Use this index instead of building one.")
+    parser.add_argument("--local", action="store_true", help="Also run the local-model queue wave.")
+    parser.add_argument("--local-only", action="store_true", help="Only the local-model queue wave.")
+    parser.add_argument("--local-chats", type=int, default=8)
+    parser.add_argument("--max-queue", type=int, default=4)
+    parser.add_argument("--local-timeout", type=float, default=600.0)
+    args = parser.parse_args()
+    args.endpoints = [e.strip() for e in args.endpoints.split(",") if e.strip()]
+    if not 1 <= args.users <= 1000 or not 0 < args.seconds <= 600 or args.think_min > args.think_max:
+        parser.error("--users 1..1000, --seconds up to 600, --think-min ≤ --think-max")
+    if set(args.endpoints) - {"search", "chat"}:
+        parser.error("--endpoints takes search and/or chat")
+
+    common.setup()
+    result: dict[str, Any] = {"benchmark": "load", "loopback": common.LOOPBACK}
+    with common.index_dir_for(args.index) as (index_dir, how):
+        print(f"index: {how}")
+        if not args.local_only:
+            phases = run_extractive(args, index_dir)
+            result["extractive"] = phases
+            common.print_table(
+                "Extractive backend under load (latency in ms, successful requests)",
+                ["endpoint", "users", "think s", "s", "requests", "req/s", "p50", "p95", "p99", "mean", "max", "errors"],
+                [
+                    [
+                        p["endpoint"],
+                        p["users"],
+                        "{:g}–{:g}".format(*p["think_s"]),
+                        p["seconds"],
+                        p["requests"],
+                        p["rps"],
+                        p["latency_ms"]["p50"],
+                        p["latency_ms"]["p95"],
+                        p["latency_ms"]["p99"],
+                        p["latency_ms"]["mean"],
+                        p["latency_ms"]["max"],
+                        p["errors"] if not p["error_kinds"] else f"{p['errors']} {p['error_kinds']}",
+                    ]
+                    for p in phases
+                ],
+            )
+            search = next((p for p in phases if p["endpoint"] == "/v1/search" and p["think_s"][1] > 0), None)
+            if search is not None:
+                errors = sum(p["errors"] for p in phases)
+                p95 = search["latency_ms"]["p95"]
+                result["target"] = (
+                    "target met" if errors == 0 and p95 <= TARGET_SEARCH_P95_MS else "target missed"
+                )
+                print(
+                    f"\n/v1/search p95 {p95:.1f} ms at {search['users']} users (target ≤ {TARGET_SEARCH_P95_MS:.0f} ms), "
+                    f"errors in all runs: {errors}: {result['target']}"
+                )
+        if args.local or args.local_only:
+            local = run_local(args, index_dir)
+            result["local"] = local
+            common.print_table(
+                f"Local model: {local['chats']} chats at once, ASSISTANT_MAX_QUEUE={local['max_queue']}",
+                ["chat", "status", "s", "backend", "grounded", "notice", "Retry-After"],
+                [
+                    [r["chat"], r["status"], r.get("seconds"), r.get("backend", ""), r.get("grounded", ""),
+                     r.get("notice", ""), r.get("retry_after") or ""]
+                    for r in local["rows"]
+                ],
+            )
+            print(
+                f"\nserved {local['served']} ({local['served_by_model']} by the model) of {local['chats']}, "
+                f"refused {local['refused_503']} with 503 (Retry-After on {local['refused_with_retry_after']}, "
+                f"slowest refusal {local['refused_max_s']} s), hung or failed {local['hung_or_failed']}; "
+                f"wave took {local['wall_s']} s"
+            )
+    common.emit_json(result)
+
+
+if __name__ == "__main__":
+    main()

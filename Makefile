@@ -10,14 +10,14 @@ MODEL_STAMP := .cache/models/.prepared
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup run serve ingest test test-fast lint eval eval-answers bench bench-chat clean help
+.PHONY: setup run serve ingest test test-fast lint eval eval-answers bench bench-chat bench-load bench-scale bench-rgb clean help
 
 help:
 	@echo "make run    - set everything up, build the index if needed, serve on http://127.0.0.1:8000/ui"
 	@echo "make test   - set everything up and run the whole test suite (slow tests included)"
 	@echo "make eval   - retrieval quality on the dev set, beside the LangChain-defaults baseline"
 	@echo "make lint   - ruff and mypy"
-	@echo "make bench  - print retrieval and ingest figures (make bench-chat: local-model latency)"
+	@echo "make bench  - print retrieval and ingest figures (also bench-chat, bench-load, bench-scale, bench-rgb)"
 
 $(STAMP): pyproject.toml requirements/lock.txt requirements/model.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -76,6 +76,15 @@ bench: setup
 
 bench-chat: setup
 	$(BIN)/python benchmarks/chat_latency.py
+
+bench-load: setup
+	$(BIN)/python benchmarks/load.py
+
+bench-scale: setup
+	$(BIN)/python benchmarks/scale.py
+
+bench-rgb: setup
+	$(BIN)/python benchmarks/rgb_zh.py
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache

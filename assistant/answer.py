@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from .citations import QuoteFinder, cite, render, verify_quote
 from .embedding import cosine
-from .llm import ChatModel, ChatModelError, Message
+from .llm import ChatModel, ChatModelError, Message, looks_like_instruction
 from .prompts import PromptSet
 from .retrieve import Filters, HybridRetriever
 from .text import detect_language, han_ratio, to_simplified, to_traditional
@@ -272,6 +272,8 @@ class AnswerEngine:
             spans, vectors = self.finder.sentences(hit.chunk)
             sims = cosine(qvec[None, :], vectors)[0]
             for (a, b), sim in zip(spans, sims, strict=True):
+                if looks_like_instruction(hit.chunk.text[a:b]):
+                    continue  # an instruction planted in a document is never quoted back
                 # Earlier-ranked passages get a small edge: retrieval already agreed.
                 scored.append((float(sim) - 0.02 * n, n, a, b))
         scored.sort(reverse=True)

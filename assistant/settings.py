@@ -72,7 +72,7 @@ class Settings(BaseSettings):
 
     # --- access ---------------------------------------------------------------------------
     # Comma-separated bearer keys for server-to-server /v1/* access; empty = open (local use).
-    api_keys: str = Field("", alias="ASSISTANT_API_KEYS")
+    api_keys: str = Field("", alias="ASSISTANT_API_KEYS", repr=False)
     state_dir: Path = Field(PROJECT_ROOT / "var", alias="ASSISTANT_STATE_DIR")
     # `production` refuses to start without a real admin token (see api.app).
     env: Environment = Field("development", alias="ASSISTANT_ENV")

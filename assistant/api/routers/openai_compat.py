@@ -521,8 +521,12 @@ async def chat_completions(
     )
 
 
+# Line separators that line readers split on though SSE does not (see routers/chat.py).
+_LINE_BREAKERS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
 def _data(payload: object) -> str:
-    return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
+    return f"data: {json.dumps(payload, ensure_ascii=False).translate(_LINE_BREAKERS)}\n\n"
 
 
 async def _chunks(

@@ -10,7 +10,7 @@ MAX_MESSAGE_CHARS = 4000
 MAX_HISTORY_TURNS = 50
 
 
-def _not_blank(value: str) -> str:
+def not_blank(value: str) -> str:
     if not value.strip():
         raise ValueError("must not be empty or only whitespace")
     if "\x00" in value:
@@ -33,7 +33,7 @@ class SearchRequest(BaseModel):
     k: StrictInt = Field(5, ge=1, le=50)
     filters: SearchFilters | None = None
 
-    _check_query = field_validator("query")(_not_blank)
+    _check_query = field_validator("query")(not_blank)
 
 
 class SearchResult(BaseModel):
@@ -69,7 +69,7 @@ class ChatRequest(BaseModel):
     history: list[HistoryTurn] = Field(default_factory=list, max_length=MAX_HISTORY_TURNS)
     stream: StrictBool = False
 
-    _check_message = field_validator("message")(_not_blank)
+    _check_message = field_validator("message")(not_blank)
 
 
 class CitationOut(BaseModel):

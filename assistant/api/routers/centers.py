@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from ...centers import REGIONS, Directory, DirectoryCache, DirectoryError, find_places, recommend
 from ...service import NotFound, Unavailable
 from ..deps import AssistantDep
-from ..schemas import ErrorBody
+from ..schemas import ErrorBody, not_blank
 
 router = APIRouter(tags=["centers"])
 
@@ -53,14 +53,6 @@ DirectoryDep = Annotated[Directory, Depends(get_directory)]
 # ---------------------------------------------------------------------- models
 
 
-def _not_blank(value: str) -> str:
-    if not value.strip():
-        raise ValueError("must not be empty or only whitespace")
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    return value
-
-
 Country = Annotated[str, StringConstraints(min_length=1, max_length=MAX_COUNTRY_CHARS)]
 
 
@@ -73,14 +65,14 @@ class RecommendRequest(BaseModel):
     )
     sector: str | None = Field(None, max_length=MAX_SECTOR_CHARS, description="The company's sector.")
 
-    _check_goal = field_validator("goal")(_not_blank)
+    _check_goal = field_validator("goal")(not_blank)
 
     @field_validator("countries")
     @classmethod
     def _check_countries(cls, value: list[str] | None) -> list[str] | None:
         if value is not None:
             for item in value:
-                _not_blank(item)
+                not_blank(item)
         return value
 
     @field_validator("sector")

@@ -79,9 +79,17 @@ class QuoteFinder:
             claim_vecs = self.embedder.embed_query(to_simplified(claim))
         sims = cosine(np.atleast_2d(claim_vecs), vectors).max(axis=0)
         overlap = np.array([_bigram_overlap(claim, chunk.text[a:b]) for a, b in spans])
-        scores = sims + 0.5 * overlap
-        i = int(np.argmax(scores))
-        return Quote(spans[i][0], spans[i][1], float(scores[i]))
+        # A claim's numbers must stand in its quote (see `_numbers_supported`), so a
+        # sentence holding them is the better quote.
+        numbers = _numbers(claim)
+        holds = np.array(
+            [sum(n in _plain(chunk.text[a:b]) for n in numbers) / len(numbers) if numbers else 0.0 for a, b in spans]
+        )
+        support = sims + 0.5 * overlap
+        # The bonus picks among sentences; the score reported is the support alone, so
+        # holding a number never makes an unrelated sentence count as support.
+        i = int(np.argmax(support + 0.3 * holds))
+        return Quote(spans[i][0], spans[i][1], float(support[i]))
 
 
 def _substantial(sentence: str) -> bool:
@@ -226,10 +234,13 @@ def _supported(
         # A model that cites every passage is not citing: keep the few that fit best.
         top = scored[0][0]
         scored = [x for x in scored if x[0] >= top - MULTI_CITE_MARGIN][:MAX_CITES_PER_SENTENCE]
+    def quote_text(n: int, q: Quote) -> str:
+        return passages[n - 1].chunk.text[q.start : q.end]
+
     if best_only:
-        # The single best passage that also holds every number of the sentence.
-        scored = [s for s in scored if _numbers_supported(text, question, [passages[s[1] - 1]])][:1]
-    elif not _numbers_supported(text, question, [passages[n - 1] for _, n, _ in scored]):
+        # The single best passage whose quote also holds every number of the sentence.
+        scored = [s for s in scored if _numbers_supported(text, question, [quote_text(s[1], s[2])])][:1]
+    elif not _numbers_supported(text, question, [quote_text(n, q) for _, n, q in scored]):
         return []
     out = []
     for _score, n, quote in sorted(scored, key=lambda x: x[1]):
@@ -261,12 +272,24 @@ def _quoted_in(text: str, chunk: Chunk) -> Quote | None:
     return None
 
 
-def _numbers_supported(text: str, question: str, passages: list[SearchHit]) -> bool:
-    """Every number in the sentence appears in one of `passages` or in the question."""
-    numbers = {n.replace(",", "") for n in _NUMBER.findall(text)}
+def _numbers(text: str) -> set[str]:
+    return {n.replace(",", "") for n in _NUMBER.findall(text)}
+
+
+def _plain(text: str) -> str:
+    return normalize(text).replace(",", "")
+
+
+def _numbers_supported(text: str, question: str, quotes: list[str]) -> bool:
+    """Every number in the sentence stands in one of the quotes shown for it, or in the question.
+
+    The quote, not the whole passage: "100045 employees" must not pass because a postcode
+    of 100045 appears in an affiliation line elsewhere in the passage.
+    """
+    numbers = _numbers(text)
     if not numbers:
         return True
-    haystack = normalize(question + " " + " ".join(p.chunk.text for p in passages)).replace(",", "")
+    haystack = _plain(question + " " + " ".join(quotes))
     return all(n in haystack for n in numbers)
 
 

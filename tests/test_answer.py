@@ -193,3 +193,15 @@ def test_a_title_can_be_an_answer_but_an_echoed_section_heading_is_not(retriever
     assert answer.grounded and "南寧" in answer.answer
     echo = engine(retriever, ScriptedModel("3.3 中非创新合作中心[1][2]")).answer("中非创新合作中心有多少员工？")
     assert not echo.grounded
+
+
+
+def test_the_quote_shown_for_a_number_holds_that_number(retriever) -> None:  # type: ignore[no-untyped-def]
+    def reply(prompt: str) -> str:
+        bodies = re.split(r"\n\n(?=Passage \[\d+\])", prompt)
+        n = next(i for i, body in enumerate(bodies, start=1) if "5亿元" in body)
+        return f"该基金总规模5亿元，首期2亿元[{n}]。"
+
+    answer = engine(retriever, ScriptedModel(reply)).answer("上合组织成员国科技成果转化基金总规模多少？")
+    assert answer.grounded
+    assert all("5亿元" in c.quote and "2亿元" in c.quote for c in answer.citations)

@@ -17,6 +17,7 @@ checked one and is authoritative (a UI replaces the streamed text with it).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from collections.abc import Iterator
@@ -291,7 +292,7 @@ class AnswerEngine:
             c = verify_quote(hit.document, hit.chunk, a, b)
             if c is None:
                 continue
-            c = Citation(i, c.chunk_id, c.doc_id, c.title, c.quote, c.start, c.end, c.kind, c.published)
+            c = dataclasses.replace(c, n=i)
             citations.append(c)
             lines.append(f"- {c.quote} [{i}]")
         if not citations:

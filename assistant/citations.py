@@ -9,6 +9,7 @@ a number its passages do not contain, is dropped, never shown.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import threading
 from collections import OrderedDict
@@ -311,7 +312,7 @@ def _renumber(kept: list[CitedSentence], dropped: list[str]) -> CitationResult:
 
 
 def _with_n(c: Citation, n: int) -> Citation:
-    return Citation(n, c.chunk_id, c.doc_id, c.title, c.quote, c.start, c.end, c.kind, c.published)
+    return dataclasses.replace(c, n=n)
 
 
 def render(sentences: list[CitedSentence]) -> str:

@@ -14,26 +14,25 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .answer import AnswerEngine, DoneEvent, Event, TokenEvent, Turn
-from .centers import DirectoryCache, DirectoryError, looks_like_recommendation, recommendation_answer
-from .chunking import ChunkerConfig
-from .embedding import Embedder, USEEmbedder
-from .index import IndexProblem, load_snapshot, store_factory_for
-from .llm import ChatModel, ChatModelError, build_chat_model
-from .prompts import load_prompts
-from .retrieve import Filters, HybridRetriever
-from .settings import Settings
-from .types import Answer, Document, SearchHit
+from assistant.centers.cache import DirectoryCache
+from assistant.centers.chat import looks_like_recommendation, recommendation_answer
+from assistant.centers.model import DirectoryError
+from assistant.errors import NotFound, Unavailable
+from assistant.llm import build_chat_model
+from assistant.llm.base import ChatModel, ChatModelError
+from assistant.llm.queue import ChatQueue
+from assistant.pipeline.answer import AnswerEngine, DoneEvent, Event, TokenEvent, Turn
+from assistant.pipeline.chunking import ChunkerConfig
+from assistant.pipeline.corpus import CorpusError
+from assistant.pipeline.domain import load_domain
+from assistant.pipeline.embedding import Embedder, USEEmbedder
+from assistant.pipeline.index import IndexProblem, ingest, load_snapshot, store_factory_for
+from assistant.pipeline.prompts import load_prompts
+from assistant.pipeline.retrieve import Filters, HybridRetriever
+from assistant.settings import Settings
+from assistant.types import Answer, Document, SearchHit
 
 log = logging.getLogger(__name__)
-
-
-class Unavailable(RuntimeError):
-    """The assistant cannot serve this request now; the message says how to fix it."""
-
-
-class NotFound(LookupError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -79,6 +78,7 @@ class Assistant:
         self.chat_model = chat_model
         self.chat_error = chat_error
         self.prompts = load_prompts(settings.prompts_dir)
+        self.domain = load_domain(settings.corpus_dir)
         self._open_store = store_factory_for(
             settings.index_dir, settings.chroma_host, settings.chroma_port
         )
@@ -113,15 +113,36 @@ class Assistant:
             log.info("index unavailable: %s", exc)
             return
         engine = AnswerEngine(
-            HybridRetriever(snapshot, self.embedder),
+            HybridRetriever(snapshot, self.embedder, synonyms=self.domain.synonyms),
             self.chat_model,
             self.prompts,
             k=self.settings.retrieval_k,
             max_answer_tokens=self.settings.max_answer_tokens,
+            names=self.domain.names,
         )
         with self._lock:
             self._engine = engine
             self._index_error = None
+
+    def reindex(self) -> dict[str, Any]:
+        """Bring the index up to date with the corpus (like `assistant ingest`), then serve it.
+
+        A corpus that cannot be indexed is a `CorpusError` (409) naming the file; the index
+        already served stays in place.
+        """
+        s = self.settings
+        try:
+            report = ingest(
+                s.corpus_dir,
+                s.index_dir,
+                self.embedder,
+                store_factory_for(s.index_dir, s.chroma_host, s.chroma_port),
+                chunker_config(s),
+            )
+        except CorpusError as exc:
+            raise CorpusError(f"The corpus cannot be indexed: {exc}") from exc
+        self.reload()  # IndexBusy and other IndexProblems: 503 with what to do
+        return report.as_dict()
 
     def close(self) -> None:
         if self.chat_model is not None:
@@ -133,6 +154,16 @@ class Assistant:
         if engine is None:
             raise Unavailable(self._index_error or "The index is not loaded.")
         return engine
+
+    def probe(self) -> None:
+        """Raise `Unavailable` (with the fix) when no index is loaded; otherwise nothing."""
+        self.engine  # noqa: B018 - the property raises
+
+    @property
+    def queue(self) -> ChatQueue | None:
+        """The chat model's queue, which every chat turn is admitted to (None: no model)."""
+        queue = getattr(self.chat_model, "queue", None)
+        return queue if isinstance(queue, ChatQueue) else None
 
     @property
     def backend(self) -> str:
@@ -181,10 +212,10 @@ class Assistant:
 
     def _recommendation(self, message: str) -> Answer | None:
         """"Which center fits my goal?" questions go to the cited centers directory."""
-        if not looks_like_recommendation(message):
-            return None
-        self.engine  # noqa: B018 - no index, no directory: raises Unavailable
         try:
+            if not looks_like_recommendation(message, self.settings.corpus_dir):
+                return None
+            self.probe()  # no index, no directory
             return recommendation_answer(self._centers.get(self), message)
         except DirectoryError:
             log.exception("the centers directory could not be loaded; answering from passages")

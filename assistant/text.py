@@ -84,7 +84,7 @@ _LEADING_LATIN = re.compile(r"^[\W\d_]*[A-Za-z]")
 def detect_language(text: str) -> str:
     """'en', 'zh-Hans' or 'zh-Hant' for a question, an answer or a passage.
 
-    An English sentence that names something in Chinese ("What does 中国—东盟技术转移中心
+    An English sentence that names something in Chinese ("What does 国际技术转移中心
     do?") is English: a short text that starts with a Latin word and has a few of them
     counts as English whatever its Han characters.
     """

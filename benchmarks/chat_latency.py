@@ -146,8 +146,8 @@ def _ttft(events: Any, is_token: Any) -> tuple[float | None, float, Any]:
 def run_in_process(
     index_dir: Path, questions: list[tuple[str, str]], deadline: float, max_answer_tokens: int | None
 ) -> dict[str, Any]:
-    from assistant.answer import MIN_RELEVANCE, TokenEvent
-    from assistant.retrieve import Filters
+    from assistant.pipeline.answer import MIN_RELEVANCE, TokenEvent
+    from assistant.pipeline.retrieve import Filters
     from assistant.service import Assistant
     from assistant.text import detect_language
 

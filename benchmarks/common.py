@@ -151,8 +151,8 @@ def temp_index(corpus_dir: Path = CORPUS, settings: Settings | None = None) -> I
 
     The folder and everything in it is removed on exit.
     """
-    from assistant.embedding import USEEmbedder
-    from assistant.index import ingest, store_factory_for
+    from assistant.pipeline.embedding import USEEmbedder
+    from assistant.pipeline.index import ingest, store_factory_for
     from assistant.service import chunker_config
 
     settings = settings or make_settings()
@@ -216,7 +216,7 @@ def serve(
         log_path = Path(tmp) / "serve.log"
         with log_path.open("wb") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "assistant.cli", "serve", "--host", LOOPBACK, "--port", str(port)],
+                [sys.executable, "-m", "assistant.cli.main", "serve", "--host", LOOPBACK, "--port", str(port)],
                 cwd=PROJECT_ROOT,
                 env=full_env,
                 stdin=subprocess.DEVNULL,

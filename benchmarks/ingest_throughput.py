@@ -47,8 +47,8 @@ def _maxrss_mb(who: int) -> float:
 def child(corpus_dir: Path, index_dir: Path) -> None:
     """Run one ingest; print its report, its own timing and peak RSS as JSON."""
     common.setup()
-    from assistant.embedding import USEEmbedder
-    from assistant.index import ingest, store_factory_for
+    from assistant.pipeline.embedding import USEEmbedder
+    from assistant.pipeline.index import ingest, store_factory_for
     from assistant.service import chunker_config
 
     rss_before = _maxrss_mb(resource.RUSAGE_SELF)
@@ -92,7 +92,7 @@ def run_child(corpus_dir: Path, index_dir: Path) -> dict[str, Any]:
 
 def repeated_corpus(src: Path, dest: Path, copies: int) -> int:
     """Write each document of `src` `copies` times into `dest`: new id, one changed line."""
-    from assistant.corpus import dump_document, load_corpus
+    from assistant.pipeline.corpus import dump_document, load_corpus
 
     docs = load_corpus(src)
     for doc in docs:

@@ -127,7 +127,7 @@ def write_corpus(
 
 
 def build_index(corpus_dir: Path, index_dir: Path, embedder: Any) -> Any:
-    from assistant.index import ingest, store_factory_for
+    from assistant.pipeline.index import ingest, store_factory_for
     from assistant.service import chunker_config
 
     return ingest(
@@ -324,7 +324,7 @@ def main() -> None:
         settings = common.make_settings(
             ASSISTANT_CORPUS_DIR=corpus_dir, ASSISTANT_INDEX_DIR=index_dir, ASSISTANT_LLM=backend
         )
-        from assistant.embedding import USEEmbedder
+        from assistant.pipeline.embedding import USEEmbedder
 
         report = build_index(corpus_dir, index_dir, USEEmbedder())
         result["corpus"] = {**counts, "chunks": report.chunks, "ingest_s": report.seconds}

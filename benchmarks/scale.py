@@ -21,7 +21,7 @@ latency should be representative, but this is not a relevance benchmark.
 Steps and figures:
 1. Insert: chunks are grouped 50 to a synthetic document and upserted with `ChromaStore`
    (the project's class: HNSW cosine, M=32, ef_construction=200, ef_search=200) in batches
-   of `--batch` with the same metadata as `assistant.index.chunk_metadata` (including the
+   of `--batch` with the same metadata as `assistant.pipeline.index.chunk_metadata` (including the
    `tokens` string: the document title's tokens, then the chunk's). Insert seconds and chunks/s (first and last batch too). The docs
    files and `manifest.json` are written the way `ingest` writes them, so the result is a
    real index folder.
@@ -99,7 +99,7 @@ def _sentences(text: str) -> list[str]:
 
 
 def build_pool(size: int, rng: np.random.Generator, rgb: Path) -> tuple[list[str], dict[str, int]]:
-    from assistant.corpus import load_corpus
+    from assistant.pipeline.corpus import load_corpus
 
     corpus_sents = list(dict.fromkeys(s for d in load_corpus(common.CORPUS) for s in _sentences(d.text)))
     rng.shuffle(corpus_sents)
@@ -204,8 +204,8 @@ def build_index(
     batch: int,
 ) -> tuple[list[str], dict[str, Any]]:
     """Upsert everything with `ChromaStore`, then write docs/ and the manifest like `ingest`."""
-    from assistant.index import MANIFEST, Manifest, store_factory_for
-    from assistant.keyword import tokenize
+    from assistant.pipeline.index import MANIFEST, Manifest, store_factory_for
+    from assistant.pipeline.keyword import tokenize
     from assistant.service import chunker_config
     from assistant.types import Document
 
@@ -286,7 +286,7 @@ def run_dense(
     k: int,
     deadline: float,
 ) -> dict[str, Any]:
-    from assistant.index import store_factory_for
+    from assistant.pipeline.index import store_factory_for
 
     store = store_factory_for(index_dir, None, 0)(collection)
     row_of = {cid: i for i, cid in enumerate(ids)}
@@ -361,15 +361,16 @@ class _Timed:
 
 
 def run_hybrid(index_dir: Path, embedder: Any, qs: list[str], k: int, deadline: float) -> dict[str, Any]:
-    from assistant.index import load_snapshot, store_factory_for
-    from assistant.retrieve import HybridRetriever
+    from assistant.pipeline.domain import load_synonyms
+    from assistant.pipeline.index import load_snapshot, store_factory_for
+    from assistant.pipeline.retrieve import HybridRetriever
 
     t0 = time.perf_counter()
     snapshot = load_snapshot(index_dir, store_factory_for(index_dir, None, 0), embedder)
     load_s = time.perf_counter() - t0
     rss_snapshot = rss_mb()
     t0 = time.perf_counter()
-    retriever = HybridRetriever(snapshot, embedder)
+    retriever = HybridRetriever(snapshot, embedder, synonyms=load_synonyms(common.CORPUS))
     bm25_s = time.perf_counter() - t0
     rss_retriever = rss_mb()
     t0 = time.perf_counter()
@@ -387,7 +388,7 @@ def run_hybrid(index_dir: Path, embedder: Any, qs: list[str], k: int, deadline: 
     # Where a search spends its time: the app's own pieces, timed by wrapping them in
     # place (the embedder, the store, the BM25 index, the query tokenizer and, where the
     # retriever has it, its keyword ranking step); the rest is fusion and bookkeeping.
-    import assistant.retrieve as retrieve_mod
+    import assistant.pipeline.retrieve as retrieve_mod
 
     totals: dict[str, float] = {}
     store, keyword, tokens_fn = snapshot.store, retriever._keyword, retrieve_mod.query_tokens
@@ -442,8 +443,8 @@ def main() -> None:
     args = parser.parse_args()
     n = max(100, min(args.n, 1_000_000))
     common.setup()
-    from assistant.embedding import USEEmbedder
-    from assistant.keyword import tokenize
+    from assistant.pipeline.embedding import USEEmbedder
+    from assistant.pipeline.keyword import tokenize
     from assistant.text import detect_language, to_simplified
 
     started = time.perf_counter()

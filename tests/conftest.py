@@ -12,7 +12,8 @@ from assistant.offline import apply_offline_env
 from assistant.settings import PROJECT_ROOT, Settings
 
 CORPUS = PROJECT_ROOT / "corpus"
-SEED = PROJECT_ROOT.parent / "shared" / "seed-corpus"
+# The raw captures the committed corpus was cleaned from; see tests/data/raw/README.md.
+SEED = Path(__file__).parent / "data" / "raw"
 CACHE = PROJECT_ROOT / ".cache"
 
 apply_offline_env(CACHE)
@@ -32,7 +33,7 @@ def make_settings(**overrides: object) -> Settings:
 
 @pytest.fixture(scope="session")
 def embedder():  # type: ignore[no-untyped-def]
-    from assistant.embedding import USEEmbedder
+    from assistant.pipeline.embedding import USEEmbedder
 
     return USEEmbedder()
 
@@ -40,7 +41,7 @@ def embedder():  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="session")
 def built_index(tmp_path_factory: pytest.TempPathFactory, embedder) -> Path:  # type: ignore[no-untyped-def]
     """The seed corpus indexed once per session; tests get copies."""
-    from assistant.index import ingest, store_factory_for
+    from assistant.pipeline.index import ingest, store_factory_for
     from assistant.service import chunker_config
 
     index_dir = tmp_path_factory.mktemp("built-index")
@@ -81,7 +82,7 @@ def assistant(settings: Settings, embedder) -> Iterator[object]:  # type: ignore
 def client(assistant) -> Iterator[object]:  # type: ignore[no-untyped-def]
     from fastapi.testclient import TestClient
 
-    from assistant.api import create_app
+    from assistant.web.api import create_app
 
     with TestClient(create_app(assistant=assistant, with_ui=False)) as c:
         yield c

@@ -17,8 +17,7 @@ import pytest
 from assistant.service import Assistant
 from assistant.settings import PROJECT_ROOT
 from assistant.text import detect_language, han_ratio
-
-from .conftest import make_settings
+from tests.conftest import make_settings
 
 pytestmark = pytest.mark.slow
 
@@ -79,7 +78,7 @@ def test_unanswerable_question_is_not_grounded(local_assistant: Assistant) -> No
 def test_streaming_over_the_api(local_assistant: Assistant) -> None:
     from fastapi.testclient import TestClient
 
-    from assistant.api import create_app
+    from assistant.web.api import create_app
 
     with TestClient(create_app(assistant=local_assistant, with_ui=False)) as client:
         ready = client.get("/readyz").json()
@@ -104,7 +103,7 @@ def test_streaming_over_the_api(local_assistant: Assistant) -> None:
 
 
 def test_follow_up_is_rewritten_with_the_local_model(local_assistant: Assistant) -> None:
-    from assistant.answer import Turn
+    from assistant.pipeline.answer import Turn
 
     first = "Which technology transfer center serves ASEAN countries?"
     prior = local_assistant.chat(first)

@@ -5,7 +5,7 @@ Schemathesis generates valid and invalid requests for the main operations from
 status, content type and body conform to the schema. The hand-written cases cover
 what a schema cannot express: bodies over `ASSISTANT_MAX_BODY_BYTES` (413, declared or
 chunked), invalid UTF-8, control characters, huge histories and deeply nested JSON on
-`/v1/chat` (the `/v1/search` equivalents live in tests/api/test_search.py).
+`/v1/chat` (the `/v1/search` equivalents live in tests/web/api/test_search.py).
 """
 
 from __future__ import annotations
@@ -22,11 +22,10 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from schemathesis.generation.modes import GenerationMode
 
-from assistant.api import create_app
 from assistant.service import Assistant
-
-from .api.test_chat import parse_sse
-from .conftest import make_settings
+from assistant.web.api import create_app
+from tests.conftest import make_settings
+from tests.web.api.test_chat import parse_sse
 
 OPERATIONS = [
     ("/v1/search", "POST"),

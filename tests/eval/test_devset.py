@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 import yaml
 
-from assistant.chunking import ChunkerConfig, chunk_document
-from assistant.corpus import load_corpus
 from assistant.offline import apply_offline_env
+from assistant.pipeline.chunking import ChunkerConfig, chunk_document
+from assistant.pipeline.corpus import load_corpus
 from assistant.settings import PROJECT_ROOT
 from assistant.text import detect_language, normalize
 from assistant.types import Document

@@ -1,0 +1,1 @@
+"""The `assistant` command: ingest, search, ask, serve, status, eval, partners (`main.main`)."""

@@ -1,0 +1,141 @@
+"""Any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, llama.cpp's server, …).
+
+The client is the chat model `langchain.chat_models.init_chat_model` builds for the
+"openai" provider (langchain-openai's `ChatOpenAI`) pointed at the configured base URL; it
+is built on first use, so constructing a backend does no network I/O. The messages, already
+rendered by the answer stage, go in as LangChain messages and the text is read straight off
+the model's stream: there is no prompt template or output parser at this level.
+
+`ASSISTANT_LLM_TIMEOUT` bounds each wait (to connect, for the first token, between tokens),
+`ASSISTANT_LLM_DEADLINE` the whole call, streamed answer included; a stream that ends
+without a `finish_reason`, or with no text at all, is a failure too (a cut connection or a
+garbage answer, not a short reply).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from assistant.llm.base import ChatModelError, Message, _describe, _redact, _safe_url
+from assistant.llm.guard import _guarded
+from assistant.llm.queue import ChatQueue
+
+
+class OpenAIChatModel:
+    """An OpenAI-compatible endpoint, through the chat model `init_chat_model` builds."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str | None,
+        api_key: str,
+        model: str,
+        timeout: float,
+        backend: str = "openai",
+        queue: ChatQueue | None = None,
+        deadline: float | None = None,
+    ) -> None:
+        self._base_url = base_url
+        self._api_key = api_key
+        self._model = model
+        self._timeout = timeout
+        self._deadline = deadline  # None: only the per-wait timeout
+        self._backend = backend
+        self._client: Any = None
+        self._lock = threading.Lock()
+        self.queue = queue
+
+    @property
+    def backend(self) -> str:
+        return self._backend
+
+    def _llm(self, max_tokens: int):  # type: ignore[no-untyped-def]
+        from langchain.chat_models import init_chat_model
+
+        if not self._model:
+            # init_chat_model takes an empty name to mean "choose the model at call time"
+            # and would only fail once asked; say what is wrong instead.
+            raise ChatModelError("No chat model name to ask the endpoint for; set ASSISTANT_MODEL.")
+        with self._lock:
+            if self._client is None:
+                self._client = init_chat_model(
+                    self._model,
+                    model_provider="openai",
+                    base_url=self._base_url,
+                    api_key=self._api_key,
+                    temperature=0,
+                    timeout=self._timeout,
+                    # No retries: a failed call falls back to extractive at once instead of
+                    # waiting out more timeouts.
+                    max_retries=0,
+                    streaming=True,
+                )
+        return self._client.bind(max_tokens=max_tokens)
+
+    def stream(self, messages: list[Message], *, max_tokens: int) -> Iterator[str]:
+        if self.queue is None:
+            yield from self._stream(messages, max_tokens)
+            return
+        with self.queue.turn():
+            yield from self._stream(messages, max_tokens)
+
+    def _stream(self, messages: list[Message], max_tokens: int) -> Iterator[str]:
+        where = _safe_url(self._base_url)
+        deadline = time.monotonic() + self._deadline if self._deadline else math.inf
+        finished = False
+        got_text = False
+        chunks: Iterator[Any] | None = None
+        try:
+            chunks = iter(self._llm(max_tokens).stream(_to_lc(_guarded(messages))))
+            for chunk in chunks:
+                if chunk.response_metadata.get("finish_reason"):
+                    finished = True
+                text = chunk.content if isinstance(chunk.content, str) else ""
+                if text:
+                    got_text = True
+                    yield text
+                if time.monotonic() > deadline:
+                    raise ChatModelError(
+                        f"The chat model at {where} did not finish its answer within "
+                        f"{self._deadline:g} s (ASSISTANT_LLM_DEADLINE)."
+                    )
+        except ChatModelError:
+            raise
+        except Exception as exc:  # any client/transport error means "no model answer"
+            raise ChatModelError(
+                _redact(_describe(exc, where, midway=got_text), self._api_key)
+            ) from exc
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                with contextlib.suppress(Exception):
+                    close()  # stop reading: the connection goes back or is dropped
+        if not got_text:
+            raise ChatModelError(f"The chat model at {where} returned no text.")
+        if not finished:
+            raise ChatModelError(
+                f"The chat model at {where} stopped mid-answer (the stream ended without a finish reason)."
+            )
+
+    def complete(self, messages: list[Message], *, max_tokens: int) -> str:
+        return "".join(self.stream(messages, max_tokens=max_tokens))
+
+    def ready(self) -> tuple[bool, str]:
+        return True, f"{self._backend} model {self._model}"
+
+    def close(self) -> None:
+        self._client = None
+
+
+def _to_lc(messages: list[Message]):  # type: ignore[no-untyped-def]
+    from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+
+    kinds = {"system": SystemMessage, "user": HumanMessage, "assistant": AIMessage}
+    return [kinds[m["role"]](content=m["content"]) for m in messages]
+
+

@@ -1,0 +1,237 @@
+"""Stage 1, load and clean: read `corpus/` into `Document`s; clean raw web captures.
+
+A corpus file is `.md` or `.txt`. It may start with a YAML front-matter block
+(`---` … `---`) holding the metadata; the rest of the file, as is, is the document text
+that is indexed, shown and quoted. A file without front matter is accepted too: its
+title comes from the file name and its kind and date are unknown.
+
+`clean_capture` turns a raw capture (a web page or journal text with boilerplate) into
+such a text: it removes site chrome and the pinyin left by a machine conversion to
+Traditional script, and keeps everything else exactly as published.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from assistant.errors import AssistantError
+from assistant.text import detect_language
+from assistant.types import Document
+
+CORPUS_SUFFIXES = (".md", ".txt")
+KINDS = ("policy_paper", "news_report", "unknown")
+_ID_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*\r?\n", re.DOTALL)
+
+
+class CorpusError(AssistantError, ValueError):
+    status = 409
+
+    """A corpus file that cannot be read; the message names the file and the fix."""
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_corpus(corpus_dir: Path) -> list[Document]:
+    """Every document in `corpus_dir` (not recursive), sorted by id.
+
+    Raises `CorpusError` for a missing folder, unreadable or badly formed files and
+    duplicate ids, naming the file, so a bad drop-in never half-updates the index.
+    """
+    if not corpus_dir.is_dir():
+        raise CorpusError(
+            f"Corpus folder {corpus_dir} does not exist. Create it and add .md or .txt "
+            "files, or set ASSISTANT_CORPUS_DIR."
+        )
+    docs: dict[str, Document] = {}
+    for path in sorted(corpus_dir.iterdir()):
+        if path.suffix.lower() not in CORPUS_SUFFIXES or path.name.startswith((".", "_")):
+            continue
+        if path.name.lower() == "readme.md":
+            continue
+        doc = load_document(path)
+        if doc.doc_id in docs:
+            raise CorpusError(
+                f"{path.name}: document id {doc.doc_id!r} is already used by "
+                f"{docs[doc.doc_id].source_file}. Give each document its own id."
+            )
+        docs[doc.doc_id] = doc
+    return [docs[k] for k in sorted(docs)]
+
+
+def load_document(path: Path) -> Document:
+    try:
+        raw = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CorpusError(f"{path.name}: not UTF-8 text ({exc.reason}). Save it as UTF-8.") from exc
+    except OSError as exc:
+        raise CorpusError(f"{path.name}: cannot be read ({exc.strerror}).") from exc
+    raw = raw.lstrip("\ufeff").replace("\r\n", "\n")
+    meta, text = split_front_matter(raw, path.name)
+    if not text.strip():
+        raise CorpusError(f"{path.name}: the document has no text.")
+    return _document_from(meta, text, path)
+
+
+def split_front_matter(raw: str, name: str = "<text>") -> tuple[dict[str, Any], str]:
+    match = _FRONT_MATTER.match(raw)
+    if not match:
+        return {}, raw
+    try:
+        meta = yaml.safe_load(match.group(1)) or {}
+    except yaml.YAMLError as exc:
+        raise CorpusError(f"{name}: the front matter is not valid YAML ({exc}).") from exc
+    if not isinstance(meta, dict):
+        raise CorpusError(f"{name}: the front matter must be a mapping of key: value lines.")
+    return meta, raw[match.end() :]
+
+
+def _document_from(meta: dict[str, Any], text: str, path: Path) -> Document:
+    doc_id = str(meta.get("id") or path.stem)
+    if not _ID_OK.match(doc_id):
+        raise CorpusError(
+            f"{path.name}: id {doc_id!r} may use only letters, digits, '.', '_' and '-'."
+        )
+    kind = str(meta.get("kind") or "unknown")
+    if kind not in KINDS:
+        raise CorpusError(f"{path.name}: kind {kind!r} is not one of {', '.join(KINDS)}.")
+    published = meta.get("published")
+    if published is not None:
+        published = str(published)
+        if not re.fullmatch(r"\d{4}(-\d{2}(-\d{2})?)?", published):
+            raise CorpusError(
+                f"{path.name}: published {published!r} must be YYYY, YYYY-MM or YYYY-MM-DD."
+            )
+    title = str(meta.get("title") or _title_from_name(path.stem))
+    language = str(meta.get("language") or detect_language(text[:2000]))
+    return Document(
+        doc_id=doc_id,
+        title=title,
+        text=text,
+        kind=kind,
+        publisher=_opt_str(meta.get("publisher")),
+        published=published,
+        language=language,
+        source_notes=_opt_str(meta.get("source_notes")),
+        source_file=path.name,
+    )
+
+
+def _opt_str(value: object) -> str | None:
+    return None if value is None or value == "" else str(value)
+
+
+def _title_from_name(stem: str) -> str:
+    return re.sub(r"[_-]+", " ", stem).strip() or stem
+
+
+def document_hash(doc: Document) -> str:
+    """Content hash of what the index depends on: the text and the metadata."""
+    h = hashlib.sha256()
+    h.update(doc.text.encode("utf-8"))
+    for key, value in sorted(doc.meta().items()):
+        if key == "source_file":
+            continue
+        h.update(f"\x00{key}={value}".encode())
+    return h.hexdigest()
+
+
+def dump_document(doc: Document) -> str:
+    """Serialise a document as a corpus file (front matter + text)."""
+    meta = {k: v for k, v in doc.meta().items() if k not in ("source_file",) and v is not None}
+    meta["id"] = meta.pop("doc_id")
+    ordered = {k: meta[k] for k in _META_ORDER if k in meta}
+    front = yaml.safe_dump(ordered, allow_unicode=True, sort_keys=False, width=1000)
+    return f"---\n{front}---\n{doc.text}"
+
+
+_META_ORDER = ("id", "title", "kind", "publisher", "published", "language", "source_notes")
+
+
+# --------------------------------------------------------------------------- cleaning
+
+# Pinyin that a Traditional-script conversion left after a character: `技術(shù)`.
+# Tight on purpose: a Han character, then 1–7 lower-case pinyin letters with tone marks
+# in parentheses. Acronyms such as (BTG), (KOTEC) or (IASP) are upper-case and stay.
+PINYIN_ARTIFACT = re.compile(
+    r"(?<=[\u4e00-\u9fff])\((?=[a-zü]*[āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜ])"
+    r"[a-zāáǎàēéěèīíǐìōóǒòūúǔùüǖǘǚǜ]{1,7}\)"
+)
+
+# Lines that are page furniture wherever they appear.
+_CHROME_LINES = [
+    re.compile(p)
+    for p in (
+        r"^选择字号[:：]?$",
+        r"^微信公众号$",
+        r"^.{0,20}主管\s*\|\s*.{0,30}主办$",
+        r"^网站首页\s*>.*$",
+        r"^(打印|分享|收藏|发E-mail给)[\s:：\w]*$",
+        r"^\s*打印\s+发E-mail给[:：]?\s*$",
+        r"^(鉆瓜|钻瓜)(導讀|导读)[:：].*$",
+        r"^(资讯|資訊)24(小时|小時)$",
+        r"^(本周热门点击|本周熱門點擊)$",
+        # A navigation bar of place names: ten or more short words and nothing else.
+        r"^(?:[\u4e00-\u9fff]{2,3}\s+){9,}[\u4e00-\u9fff]{2,3}$",
+    )
+]
+
+# The first line that matches one of these starts the page footer: it and everything
+# after it is dropped (copyright and disclaimer blocks, related links, prev/next links).
+_FOOTER_STARTS = [
+    re.compile(p)
+    for p in (
+        r"^\s*(版权声明|版權聲明|免责声明|免責聲明)[:：]",
+        r"^\s*(上一篇|下一篇)[:：]",
+        r"^\s*相关新闻\s",
+    )
+]
+
+# Site sections glued to the end of a title line by the capture.
+_TITLE_SUFFIXES = re.compile(r"(热点资讯|熱點資訊)$")
+
+
+@dataclass(frozen=True)
+class CleanReport:
+    text: str
+    removed_lines: tuple[str, ...]
+    pinyin_removed: int
+
+
+def clean_capture(raw: str) -> CleanReport:
+    """Remove site chrome and conversion pinyin from a raw capture; keep the rest verbatim."""
+    raw = raw.lstrip("\ufeff").replace("\r\n", "\n")
+    text, pinyin_removed = PINYIN_ARTIFACT.subn("", raw)
+    lines = text.split("\n")
+    kept: list[str] = []
+    removed: list[str] = []
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        if any(p.search(stripped) for p in _FOOTER_STARTS):
+            removed.extend(lines[i:])
+            break
+        if stripped and any(p.match(stripped) for p in _CHROME_LINES):
+            removed.append(line)
+            continue
+        kept.append(line)
+    # The title is the first non-empty line.
+    for i, line in enumerate(kept):
+        if line.strip():
+            kept[i] = _TITLE_SUFFIXES.sub("", line.rstrip())
+            break
+    cleaned = _collapse_blank_runs("\n".join(kept)).strip() + "\n"
+    return CleanReport(cleaned, tuple(r for r in removed if r.strip()), pinyin_removed)
+
+
+def _collapse_blank_runs(text: str) -> str:
+    # Removing chrome lines leaves runs of empty (or space-only) lines; two newlines
+    # are enough to keep paragraphs apart.
+    return re.sub(r"\n[ \t\u3000\xa0]*(?:\n[ \t\u3000\xa0]*){2,}", "\n\n", text)
+

@@ -1,0 +1,170 @@
+"""Stage 5, retrieve: hybrid search, dense vectors and BM25 keywords fused by rank.
+
+Dense search (multilingual embeddings in Chroma) carries English questions over Chinese
+passages; keyword search (jieba BM25 on script-normalized text) nails names, numbers and
+exact terms. Reciprocal-rank fusion combines them without having to calibrate scores.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from assistant.pipeline.domain import Synonyms
+from assistant.pipeline.embedding import Embedder, cosine
+from assistant.pipeline.index import IndexSnapshot
+from assistant.pipeline.keyword import KeywordIndex, english_words, query_tokens
+from assistant.text import han_ratio, to_simplified
+from assistant.types import SearchHit
+
+LANGUAGE_FILTERS = {
+    "en": ("en",),
+    "zh": ("zh-Hans", "zh-Hant"),
+    "zh-Hans": ("zh-Hans",),
+    "zh-Hant": ("zh-Hant",),
+}
+
+
+@dataclass(frozen=True)
+class Filters:
+    doc_id: str | None = None
+    kind: str | None = None
+    language: str | None = None
+
+    def where(self) -> dict[str, Any] | None:
+        clauses: list[dict[str, Any]] = []
+        if self.doc_id:
+            clauses.append({"doc_id": self.doc_id})
+        if self.kind:
+            clauses.append({"kind": self.kind})
+        if self.language:
+            clauses.append({"language": {"$in": list(LANGUAGE_FILTERS[self.language])}})
+        if not clauses:
+            return None
+        return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+class HybridRetriever:
+    """Search one loaded index snapshot."""
+
+    def __init__(
+        self,
+        snapshot: IndexSnapshot,
+        embedder: Embedder,
+        *,
+        rrf_k: int = 5,
+        dense_weight: float = 1.0,
+        keyword_weight: float = 1.0,
+        english_weight: float = 1.0,
+        native_keyword_boost: float = 1.5,
+        candidates: int = 50,
+        synonyms: Synonyms | None = None,
+    ) -> None:
+        self.snapshot = snapshot
+        self.embedder = embedder
+        # Without the corpus's glossary, English questions reach Chinese passages through
+        # the vectors alone.
+        self.synonyms = synonyms if synonyms is not None else Synonyms()
+        self.rrf_k = rrf_k
+        self.dense_weight = dense_weight
+        self.keyword_weight = keyword_weight
+        self.english_weight = english_weight
+        self.native_keyword_boost = native_keyword_boost
+        self.candidates = candidates
+        self._keyword = KeywordIndex(snapshot.tokens)
+        self._pos = snapshot.chunk_by_id
+        doc_kind = {d.doc_id: d.kind for d in snapshot.documents.values()}
+        self._doc_ids = np.array([c.doc_id for c in snapshot.chunks])
+        self._kinds = np.array([doc_kind[c.doc_id] for c in snapshot.chunks])
+        self._langs = np.array([c.language for c in snapshot.chunks])
+        self._extra = max(0, snapshot.store.count() - len(snapshot.chunks))
+
+    def search(self, query: str, k: int = 5, filters: Filters | None = None) -> list[SearchHit]:
+        filters = filters or Filters()
+        chunks = self.snapshot.chunks
+        if not chunks or not query.strip():
+            return []
+        allowed = self._mask(filters)
+        if not allowed.any():
+            return []
+        qvec = self.embedder.embed_query(to_simplified(query))
+
+        kw_scores = np.where(allowed, self._keyword.scores(query_tokens(query, self.synonyms)), 0.0)
+        english = han_ratio(query) < 0.3
+        # Keywords are the stronger signal in the passages' own language; for English
+        # questions they come through the glossary and count as much as the vectors.
+        signals = [
+            (self.dense_weight, self._dense(qvec, filters, allowed)),
+            (self.keyword_weight * (1.0 if english else self.native_keyword_boost), self._ranked(kw_scores)),
+        ]
+        if english:
+            # Plain English words only match the English abstracts; as a weaker third
+            # signal they still let an English passage surface for an English question.
+            en_scores = np.where(allowed, self._keyword.scores(english_words(query)), 0.0)
+            signals.append((self.english_weight, self._ranked(en_scores)))
+
+        fused: dict[int, float] = {}
+        for weight, ranked in signals:
+            for rank, i in enumerate(ranked):
+                fused[i] = fused.get(i, 0.0) + weight / (self.rrf_k + rank + 1)
+        order = sorted(fused, key=lambda i: (-fused[i], i))[:k]
+
+        dense_sim = self._exact_similarity(qvec, order)
+        hits = []
+        for rank, i in enumerate(order, start=1):
+            chunk = chunks[i]
+            hits.append(
+                SearchHit(
+                    rank=rank,
+                    chunk=chunk,
+                    document=self.snapshot.documents[chunk.doc_id],
+                    score=fused[i],
+                    dense_score=dense_sim.get(i),
+                    keyword_score=float(kw_scores[i]),
+                )
+            )
+        return hits
+
+    def _ranked(self, scores: np.ndarray) -> list[int]:
+        n = min(self.candidates, len(scores))
+        if n == 0:
+            return []
+        # Partial selection first: a full sort of 100k scores per query is wasted work.
+        top = np.argpartition(-scores, n - 1)[:n]
+        order = top[np.lexsort((top, -scores[top]))]
+        return [int(i) for i in order if scores[i] > 0]
+
+    def _mask(self, filters: Filters) -> np.ndarray:
+        mask = np.ones(len(self.snapshot.chunks), dtype=bool)
+        if filters.doc_id:
+            mask &= self._doc_ids == filters.doc_id
+        if filters.kind:
+            mask &= self._kinds == filters.kind
+        if filters.language:
+            mask &= np.isin(self._langs, LANGUAGE_FILTERS[filters.language])
+        return mask
+
+    def _dense(self, qvec: np.ndarray, filters: Filters, allowed: np.ndarray) -> list[int]:
+        # Chunks left in the store by an interrupted ingest are not in the manifest;
+        # ask for enough extra results that dropping them still leaves `candidates`.
+        found = self.snapshot.store.query(qvec, self.candidates + self._extra, where=filters.where())
+        ranked = []
+        for cid, _sim in found:
+            i = self._pos.get(cid)
+            if i is not None and allowed[i]:
+                ranked.append(i)
+        return ranked[: self.candidates]
+
+    def _exact_similarity(self, qvec: np.ndarray, order: list[int]) -> dict[int, float]:
+        if not order:
+            return {}
+        ids = [self.snapshot.chunks[i].chunk_id for i in order]
+        records = {r.chunk_id: r for r in self.snapshot.store.get(ids, with_embeddings=True)}
+        out: dict[int, float] = {}
+        for i, cid in zip(order, ids, strict=True):
+            emb = records[cid].embedding if cid in records else None
+            if emb is not None:
+                out[i] = float(cosine(qvec[None, :], emb[None, :])[0, 0])
+        return out

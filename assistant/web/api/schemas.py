@@ -1,0 +1,127 @@
+"""Request and response models of the HTTP API (the contract in README.md)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
+
+# How many history turns a request may carry at all; how many are used, and every
+# length limit, come from the settings (`assistant.admission`).
+MAX_HISTORY_TURNS = 50
+
+
+def not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty or only whitespace")
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+class SearchFilters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    doc_id: str | None = Field(None, max_length=128)
+    kind: Literal["policy_paper", "news_report", "unknown"] | None = None
+    language: Literal["en", "zh", "zh-Hans", "zh-Hant"] | None = None
+
+
+class SearchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    query: str = Field(..., min_length=1, description="At most ASSISTANT_MAX_MESSAGE_CHARS characters.")
+    k: StrictInt = Field(5, ge=1, le=50)
+    filters: SearchFilters | None = None
+
+    _check_query = field_validator("query")(not_blank)
+
+
+class SearchResult(BaseModel):
+    rank: int
+    chunk_id: str
+    doc_id: str
+    title: str
+    kind: str
+    published: str | None
+    text: str
+    score: float
+    start: int
+    end: int
+    heading: str | None = None
+
+
+class SearchResponse(BaseModel):
+    query: str
+    results: list[SearchResult]
+
+
+class HistoryTurn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["user", "assistant"]
+    content: str = Field(..., description="At most 4 × ASSISTANT_MAX_MESSAGE_CHARS characters.")
+
+
+class ChatRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    message: str = Field(..., min_length=1, description="At most ASSISTANT_MAX_MESSAGE_CHARS characters.")
+    history: list[HistoryTurn] = Field(default_factory=list, max_length=MAX_HISTORY_TURNS)
+    stream: StrictBool = False
+
+    _check_message = field_validator("message")(not_blank)
+
+
+class CitationOut(BaseModel):
+    n: int
+    chunk_id: str
+    doc_id: str
+    title: str
+    quote: str
+    start: int
+    end: int
+    kind: str | None = None
+    published: str | None = None
+
+
+class ChatResponse(BaseModel):
+    answer: str
+    citations: list[CitationOut]
+    grounded: bool
+    backend: Literal["openai", "local", "extractive"]
+    notice: str | None = None
+    query: str | None = None
+
+
+class DocumentSummary(BaseModel):
+    doc_id: str
+    title: str
+    kind: str
+    publisher: str | None
+    published: str | None
+    language: str
+    chunks: int
+
+
+class DocumentList(BaseModel):
+    documents: list[DocumentSummary]
+
+
+class DocumentDetail(DocumentSummary):
+    source_notes: str | None = None
+    text: str
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Ready(BaseModel):
+    status: Literal["ready"]
+    chunks: int
+    backend: str
+
+
+class ErrorBody(BaseModel):
+    detail: str

@@ -1,0 +1,73 @@
+"""How an admitted chat turn goes back over HTTP, for `/v1/chat` and the widget alike.
+
+Without `stream` the answer is one JSON `ChatResponse`. With it, an event stream:
+`token` events (`{"text": …}`, the draft as the model writes it), then one `done` event
+whose data is the full checked answer, or one `error` event (`{"detail": …}`) when the
+turn fails after the stream has started.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping
+
+from fastapi.responses import JSONResponse, Response
+from sse_starlette import ServerSentEvent
+
+from assistant.admission import AdmittedTurn
+from assistant.errors import AssistantError
+from assistant.pipeline.answer import DoneEvent
+from assistant.web.api import sse
+from assistant.web.api.schemas import ChatResponse
+
+log = logging.getLogger(__name__)
+FAILED = "The answer failed on the server; try again."
+
+
+async def respond(
+    turn: AdmittedTurn,
+    *,
+    stream: bool,
+    headers: Mapping[str, str] | None = None,
+    on_end: Callable[[int], None] | None = None,
+) -> Response:
+    """The answer to `turn` as JSON or as events; `on_end(status)` runs when it is over."""
+    if not stream:
+        try:
+            answer = await turn.aanswer()
+        except AssistantError as exc:
+            if on_end:
+                on_end(exc.status)
+            raise
+        except Exception:
+            if on_end:
+                on_end(500)
+            raise
+        if on_end:
+            on_end(200)
+        return JSONResponse(ChatResponse(**answer.as_dict()).model_dump(), headers=dict(headers or {}))
+    return sse.stream(_events(turn, on_end), headers=headers)
+
+
+async def _events(turn: AdmittedTurn, on_end: Callable[[int], None] | None) -> AsyncIterator[ServerSentEvent]:
+    status = 499  # the client went away before the end
+    try:
+        async for event in turn.aevents():
+            if isinstance(event, DoneEvent):
+                status = 200
+                yield sse.event("done", ChatResponse(**event.answer.as_dict()).model_dump())
+            else:
+                yield sse.event("token", {"text": event.text})
+    except AssistantError as exc:
+        status = exc.status
+        yield sse.event("error", {"detail": str(exc)})
+    except Exception:  # the stream has started: report, never leave the client hanging
+        log.exception("chat stream failed")
+        status = 500
+        yield sse.event("error", {"detail": FAILED})
+    finally:
+        if on_end:
+            try:
+                on_end(status)
+            except Exception:
+                log.exception("could not record the end of a chat turn")

@@ -1,0 +1,499 @@
+"""The "Centers · 中心" tab of the Gradio UI: the cited directory, a side-by-side comparison,
+a picture of the regions each center serves, and the "which center fits my goal?" form.
+
+`build_centers_tab(assistant)` is called inside an open `gr.Blocks`/`gr.Tab` context. The
+rendering is done by the pure functions below (`render_directory_table`,
+`render_comparison`, `render_region_map`, `render_region_matrix`,
+`render_recommendation_html`), which take a `Directory` and return HTML in which every
+piece of document text is escaped. The picture is an inline SVG drawn here: no tile
+servers, no remote assets.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote as url_quote
+
+import gradio as gr
+import yaml
+
+from assistant.centers.cache import DirectoryCache
+from assistant.centers.directory import Directory
+from assistant.centers.model import (
+    DIRECTORY_FILE,
+    FIELDS,
+    Center,
+    DirectoryError,
+    Fact,
+    Quote,
+    Region,
+)
+from assistant.centers.places import Geography, load_geography
+from assistant.centers.recommend import Recommendation, recommend
+
+if TYPE_CHECKING:
+    from assistant.service import Assistant
+
+log = logging.getLogger(__name__)
+
+SOURCES_PATH = "/sources"
+ALL_REGIONS = "all"
+_GOAL_EXAMPLE = "What you make and where you want to take it. · 您的产品和目标市场。"
+_COUNTRIES_EXAMPLE = "Country names, English or Chinese · 国家名称，中英文均可"
+NOT_STATED_HTML = '<span class="tt-missing">not stated in the documents · 文档未载明</span>'
+
+CENTERS_CSS = """
+table { border-collapse: collapse; width: 100%; font-size: 0.92em; }
+th, td { text-align: left; padding: 0.35em 0.55em; border-bottom: 1px solid var(--border-color-primary); vertical-align: top; }
+th { font-weight: 600; }
+.tt-missing { color: var(--body-text-color-subdued); font-style: italic; }
+.tt-src { font-size: 0.85em; white-space: nowrap; }
+.tt-zh { color: var(--body-text-color-subdued); }
+.tt-tag { display: inline-block; padding: 0 0.4em; margin: 0 0.2em 0.2em 0; border-radius: 0.6em; border: 1px solid var(--border-color-primary); font-size: 0.85em; }
+.tt-note { padding: 0.5em 0.75em; border-left: 3px solid var(--color-accent); margin: 0.5em 0; }
+.tt-uncovered { border-left-color: #d97706; }
+.tt-center { margin: 0.75em 0; }
+blockquote { margin: 0.3em 0; padding-left: 0.6em; border-left: 3px solid var(--border-color-primary); }
+details summary { cursor: pointer; }
+.tt-matrix td.tt-dot { text-align: center; }
+"""
+
+# The middle of the schematic map's 1000 × 450 canvas: where the home country is drawn
+# when places.yaml gives it no `map`.
+_HOME_SPOT = (500.0, 225.0)
+_PALETTE = (
+    "#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#ca8a04", "#db2777",
+    "#4f46e5", "#65a30d", "#0d9488", "#b91c1c", "#7c3aed", "#c2410c", "#0369a1", "#a16207",
+    "#475569", "#be185d",
+)
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _e(text: object) -> str:
+    return html.escape(str(text))
+
+
+def _source_url(doc_id: str, start: int, end: int, base: str = SOURCES_PATH) -> str:
+    return f"{base}/{url_quote(doc_id, safe='')}?start={int(start)}&end={int(end)}#quote"
+
+
+def _quote_link(q: Quote, base: str, label: str = "source · 出处") -> str:
+    href = _e(_source_url(q.doc_id, q.start, q.end, base))
+    return (
+        f'<a class="tt-src" href="{href}" target="_blank" rel="noopener noreferrer" '
+        f'title="{_e(q.quote)}">{_e(label)} ↗</a>'
+    )
+
+
+def _fact_inline(fact: Fact | None, base: str, note: str | None = None) -> str:
+    """A value with a link to its quote (hover shows the quote), or 'not stated'."""
+    if fact is None:
+        if note and note.strip() != "not stated in the documents":
+            return f'<span class="tt-missing">{_e(note)}</span>'
+        return NOT_STATED_HTML
+    parts = [_e(fact.text("en"))]
+    if fact.value_zh and fact.value_zh != fact.text("en"):
+        parts.append(f'<span class="tt-zh">{_e(fact.value_zh)}</span>')
+    ref = fact.quote_ref()
+    if ref is not None:
+        parts.append(_quote_link(ref, base))
+    return " ".join(parts)
+
+
+def _fact_block(fact: Fact, base: str) -> str:
+    """A value with its quote shown (for the comparison)."""
+    if not fact.stated:
+        return f'<span class="tt-missing">{_e(fact.note or "not stated in the documents")}</span>'
+    value = fact.text("en")
+    if fact.reach != "primary":
+        value += " (outreach)"
+    if fact.translated:
+        value += " (our translation; not in the documents)"
+    out = [f"<div>{_e(value)}</div>"]
+    if fact.value_zh and fact.value_zh != value:
+        out.append(f'<div class="tt-zh">{_e(fact.value_zh)}</div>')
+    if fact.context:
+        out.append(f'<div class="tt-zh">{_e(fact.context)}</div>')
+    ref = fact.quote_ref()
+    if ref is not None:
+        out.append(
+            f"<details><summary>quote · 原文</summary><blockquote>{_e(ref.quote)}</blockquote>"
+            f"{_quote_link(ref, base, 'open passage · 查看原文')}</details>"
+        )
+    return "".join(out)
+
+
+def _region_label(region: Region) -> str:
+    return f"{region.name_en} · {region.name_zh}"
+
+
+def region_choices(geography: Geography | None) -> list[tuple[str, str]]:
+    """The region picker's (label, code) pairs: all regions, then each of the place table."""
+    regions = geography.regions.values() if geography is not None else ()
+    return [("All regions · 全部地区", ALL_REGIONS)] + [(_region_label(r), r.code) for r in regions]
+
+
+# ---------------------------------------------------------------------- directory table
+
+
+def render_directory_table(directory: Directory, region: str | None = None, base: str = SOURCES_PATH) -> str:
+    """The directory as an HTML table, optionally only the centers serving `region`."""
+    centers = directory.filter(region=region) if region and region != ALL_REGIONS else list(directory.centers)
+    known = directory.regions
+    if not centers:
+        label = _region_label(known[region]) if region is not None and region in known else str(region)
+        return f"<p>No organization in the documents serves {_e(label)}. · 文档中没有服务该地区的机构。</p>"
+    rows = []
+    for c in centers:
+        regions = "".join(
+            f'<span class="tt-tag">{_e(_region_label(known[str(f.value)]))}{" (outreach)" if f.reach != "primary" else ""}</span>'
+            for f in c.field("regions")
+        ) or NOT_STATED_HTML
+        name_en = _e(c.name_en) + (' <span class="tt-missing">(translation)</span>' if c.name_en_translated else "")
+        kind_en, kind_zh = directory.kind_label(c.kind)
+        rows.append(
+            "<tr>"
+            f"<td><strong>{_e(c.name_zh)}</strong><br>{name_en}</td>"
+            f'<td>{_e(kind_en)}<br><span class="tt-zh">{_e(kind_zh)}</span></td>'
+            f"<td>{regions}</td>"
+            f"<td>{_fact_inline(c.first('host'), base, c.note('host'))}</td>"
+            f"<td>{_fact_inline(c.first('founded'), base, c.note('founded'))}</td>"
+            f"<td>{_fact_inline(c.first('operator'), base, c.note('operator'))}</td>"
+            "</tr>"
+        )
+    head = (
+        "<thead><tr><th>Name · 名称</th><th>Kind · 类型</th><th>Regions served · 服务地区</th>"
+        "<th>Host · 所在地</th><th>Founded · 成立</th><th>Operator · 运营主体</th></tr></thead>"
+    )
+    note = (
+        "<p class='tt-missing'>Every value links to the passage it is quoted from (hover for the quote). "
+        "English names marked “translation” are ours. · 每项信息均链接到其原文出处。</p>"
+    )
+    return f'{note}<table class="tt-centers">{head}<tbody>{"".join(rows)}</tbody></table>'
+
+
+# ---------------------------------------------------------------------- comparison
+
+
+def render_comparison(directory: Directory, ids: Sequence[str], base: str = SOURCES_PATH) -> str:
+    """Two or three centers side by side: fields as rows, values with their quotes."""
+    centers: list[Center] = []
+    for center_id in ids:
+        try:
+            centers.append(directory.get(center_id))
+        except KeyError:
+            continue
+    if len(centers) < 2:
+        return "<p>Choose two or three centers to compare. · 请选择两到三个中心进行对比。</p>"
+    centers = centers[:3]
+    head = "<th>Field · 字段</th>" + "".join(
+        f"<th>{_e(c.name_zh)}<br><span class='tt-zh'>{_e(c.name_en)}</span></th>" for c in centers
+    )
+    rows = []
+    for name, (label_en, label_zh) in FIELDS.items():
+        if name in ("name_zh", "name_en"):
+            continue
+        cells = []
+        for c in centers:
+            facts = c.facts.get(name, ())
+            cells.append("<td>" + "<hr>".join(_fact_block(f, base) for f in facts) + "</td>")
+        rows.append(f"<tr><th>{_e(label_en)}<br><span class='tt-zh'>{_e(label_zh)}</span></th>{''.join(cells)}</tr>")
+    return f'<table class="tt-compare"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+# ---------------------------------------------------------------------- the picture
+
+
+def render_region_map(directory: Directory, ids: Sequence[str] | None = None) -> str:
+    """A schematic world map (inline SVG): a blob per region and a line from the home country
+    to each region a center serves (dashed: outreach only). All centers when `ids` is empty.
+    The places of the regions and of the home country are their `map` in places.yaml; a
+    region without one is left off."""
+    geography = directory.geography
+    spots = {code: r.map for code, r in geography.regions.items() if r.map is not None}
+    centers = [c for c in directory.centers if not ids or c.id in ids]
+    colors = {c.id: _PALETTE[i % len(_PALETTE)] for i, c in enumerate(directory.centers)}
+    used = {str(f.value) for c in centers for f in c.field("regions")}
+    legend_rows = max(1, math.ceil(len(centers) / 4))
+    height = 450 + 14 + legend_rows * 18
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 1000 {height}" role="img" '
+        'aria-label="Schematic map of the regions each center serves · 各中心服务地区示意图" '
+        'style="width:100%;height:auto;background:#eef4fb;border-radius:8px;font-family:system-ui,sans-serif">',
+        '<rect x="0" y="0" width="1000" height="450" fill="#eef4fb"/>',
+    ]
+    cx, cy = geography.home_map or _HOME_SPOT
+    rings: dict[str, int] = {}
+    for n, c in enumerate(centers):
+        color = colors[c.id]
+        for f in c.field("regions"):
+            if str(f.value) not in spots:
+                continue
+            tx, ty = spots[str(f.value)]
+            if c.is_foreign:
+                # A foreign organization works in its own region: a ring there, no line from home.
+                k = rings[str(f.value)] = rings.get(str(f.value), 0) + 1
+                parts.append(
+                    f'<ellipse cx="{tx}" cy="{ty}" rx="{58 + 4 * k}" ry="{27 + 4 * k}" fill="none" '
+                    f'stroke="{color}" stroke-width="2.2"><title>{_e(c.name_en)}</title></ellipse>'
+                )
+                continue
+            # Bend each center's lines a little differently so that shared routes stay apart,
+            # and never by more than 90 px (long routes would leave the picture).
+            bend = 0.18 + 0.07 * (n % 4)
+            length = math.hypot(tx - cx, ty - cy) or 1.0
+            bend = min(bend, 90 / length)
+            mx = (cx + tx) / 2 - (ty - cy) * bend
+            my = (cy + ty) / 2 + (tx - cx) * bend
+            dash = ' stroke-dasharray="6 4"' if f.reach != "primary" else ""
+            parts.append(
+                f'<path d="M{cx:.0f},{cy:.0f} Q{mx:.0f},{my:.0f} {tx:.0f},{ty:.0f}" fill="none" '
+                f'stroke="{color}" stroke-width="2.2" opacity="0.9"{dash}><title>{_e(c.name_en)} → '
+                f"{_e(geography.regions[str(f.value)].name_en)}</title></path>"
+            )
+    for code, (x, y) in spots.items():
+        active = code in used
+        region = geography.regions[code]
+        parts.append(
+            f'<ellipse cx="{x}" cy="{y}" rx="58" ry="27" fill="{"#ffffff" if active else "#f5f8fc"}" '
+            f'stroke="{"#475569" if active else "#cbd5e1"}" stroke-width="{1.5 if active else 1}"/>'
+            f'<text x="{x}" y="{y - 3}" font-size="12" text-anchor="middle" '
+            f'fill="{"#0f172a" if active else "#94a3b8"}">{_e(region.name_zh)}</text>'
+            f'<text x="{x}" y="{y + 11}" font-size="9" text-anchor="middle" '
+            f'fill="{"#334155" if active else "#a3b1c2"}">{_e(region.short_en)}</text>'
+        )
+    parts.append(f'<circle cx="{cx:.0f}" cy="{cy:.0f}" r="10" fill="#b91c1c"/>')
+    home = geography.home
+    parts.append(
+        f'<text x="{cx:.0f}" y="{cy + 26:.0f}" font-size="12" text-anchor="middle" fill="#7f1d1d">'
+        f"{_e(home.name_zh)} {_e(home.name_en)}</text>"
+    )
+    parts.append(
+        '<text x="990" y="440" font-size="10" text-anchor="end" fill="#64748b">'
+        "Schematic, not to scale · 示意图 — dashed: outreach only · 虚线：仅外联方向 — "
+        "ring: a foreign organization in its own region · 圆环：国外机构所在地区</text>"
+    )
+    parts.append(f'<rect x="0" y="450" width="1000" height="{height - 450}" fill="#ffffff"/>')
+    for i, c in enumerate(centers):
+        x = 12 + (i % 4) * 247
+        y = 470 + (i // 4) * 18
+        parts.append(f'<rect x="{x}" y="{y - 6}" width="14" height="4" fill="{colors[c.id]}"/>')
+        label = c.name_zh if len(c.name_zh) <= 20 else c.name_zh[:19] + "…"
+        parts.append(f'<text x="{x + 19}" y="{y}" font-size="10.5" fill="#1e293b">{_e(label)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def render_region_matrix(directory: Directory) -> str:
+    """Centers × regions: ● serves, ○ outreach only."""
+    regions = directory.regions
+    codes = [code for code in regions if any(code in c.regions(None) for c in directory.centers)]
+    head = "<th>Center · 中心</th>" + "".join(
+        f"<th title='{_e(regions[code].name_en)}'>{_e(regions[code].name_zh)}</th>" for code in codes
+    )
+    rows = []
+    for c in directory.centers:
+        primary, outreach = set(c.regions("primary")), set(c.regions("outreach"))
+        cells = "".join(
+            '<td class="tt-dot">' + ("●" if code in primary else "○" if code in outreach else "") + "</td>"
+            for code in codes
+        )
+        rows.append(f"<tr><td>{_e(c.name_zh)}</td>{cells}</tr>")
+    return (
+        f'<table class="tt-matrix"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+        "<p class='tt-missing'>● serves · 服务 &nbsp; ○ outreach only · 仅外联方向</p>"
+    )
+
+
+def render_regions_picture(directory: Directory, ids: Sequence[str] | None = None) -> str:
+    return render_region_map(directory, ids) + render_region_matrix(directory)
+
+
+# ---------------------------------------------------------------------- recommendation
+
+
+def render_recommendation_html(rec: Recommendation, base: str = SOURCES_PATH) -> str:
+    """A recommendation as HTML: the note, then each center with its cited reasons."""
+    cls = "tt-note" if rec.covered else "tt-note tt-uncovered"
+    out = [f'<div class="{cls}">{_e(rec.note)}</div>']
+    if not rec.centers:
+        return "".join(out)
+    numbers: dict[tuple[str, int, int], int] = {}
+    for i, c in enumerate(rec.centers, 1):
+        label = {"closest": " — closest only · 仅为最接近", "outreach": " — through outreach · 外联方向"}.get(c.match, "")
+        items = []
+        for r in c.reasons:
+            marks = []
+            for q in r.citations:
+                n = numbers.setdefault((q.doc_id, q.start, q.end), len(numbers) + 1)
+                marks.append(_quote_link(q, base, f"[{n}]"))
+            items.append(f"<li>{_e(r.text)} {' '.join(marks)}</li>")
+        out.append(
+            f'<div class="tt-center"><strong>{i}. {_e(c.name_zh)}</strong> · {_e(c.name_en)}{_e(label)}'
+            f"<ul>{''.join(items)}</ul></div>"
+        )
+    if numbers:
+        sources = []
+        for (doc_id, start, end), n in numbers.items():
+            info = rec.sources.get(doc_id)
+            title = info.title if info else doc_id
+            quote = next(
+                q.quote for c in rec.centers for r in c.reasons for q in r.citations
+                if (q.doc_id, q.start, q.end) == (doc_id, start, end)
+            )
+            sources.append(
+                f"<details><summary>[{n}] {_e(title)}</summary><blockquote>{_e(quote)}</blockquote>"
+                f"{_quote_link(Quote(doc_id, quote, start, end), base, 'open passage · 查看原文')}</details>"
+            )
+        out.append("<p><strong>Sources · 来源</strong></p>" + "".join(sources))
+    return "".join(out)
+
+
+# ---------------------------------------------------------------------- the tab
+
+
+def _directory_file(corpus_dir: Path | None) -> dict[str, Any]:
+    """centers.yaml as read, unchecked ({} when there is none or it cannot be read)."""
+    if corpus_dir is None:
+        return {}
+    try:
+        raw = yaml.safe_load((Path(corpus_dir) / DIRECTORY_FILE).read_text(encoding="utf-8"))
+    except Exception:
+        log.warning("cannot read the centers directory", exc_info=True)
+        return {}
+    return raw if isinstance(raw, dict) else {}
+
+
+def center_choices(corpus_dir: Path | None) -> list[tuple[str, str]]:
+    """(label, id) of the directory's entries, read from the YAML's names (for the picker).
+
+    Only the names are read here, so the picker can be built before the index is loaded;
+    everything shown comes from the checked directory.
+    """
+    try:
+        choices = []
+        for entry in _directory_file(corpus_dir).get("entries", []):
+            name_zh = (entry.get("name_zh") or {}).get("value") or entry["id"]
+            name_en = (entry.get("name_en") or {}).get("value") or ""
+            choices.append((f"{name_zh} · {name_en}" if name_en else str(name_zh), str(entry["id"])))
+        return choices
+    except Exception:
+        log.warning("cannot read the centers directory's names", exc_info=True)
+        return []
+
+
+def ui_settings(corpus_dir: Path | None) -> dict[str, Any]:
+    """The `ui` section of centers.yaml: the entries compared first and the goal form's
+    examples, with generic defaults for what it does not give."""
+    ui = _directory_file(corpus_dir).get("ui")
+    ui = ui if isinstance(ui, dict) else {}
+    return {
+        "compare": [str(i) for i in ui.get("compare") or []],
+        "goal_example": str(ui.get("goal_example") or _GOAL_EXAMPLE),
+        "countries_example": str(ui.get("countries_example") or _COUNTRIES_EXAMPLE),
+    }
+
+
+def _places_of(corpus_dir: Path | None) -> Geography | None:
+    if corpus_dir is None:
+        return None
+    try:
+        return load_geography(corpus_dir)
+    except DirectoryError:
+        log.warning("cannot read the place table; the region picker lists no regions", exc_info=True)
+        return None
+
+
+def _unavailable(exc: Exception) -> str:
+    return f"<p>⚠️ The centers directory is not available: {_e(exc)}</p>"
+
+
+def build_centers_tab(assistant: Assistant, *, sources_path: str = SOURCES_PATH) -> None:
+    """The Centers tab's components and events; call inside `with gr.Tab(...)`."""
+    cache = DirectoryCache()
+    settings = getattr(assistant, "settings", None)
+    corpus_dir = getattr(settings, "corpus_dir", None)
+
+    def with_directory(render: Any, *args: Any) -> str:
+        try:
+            return str(render(cache.get(assistant), *args))
+        except DirectoryError as exc:
+            return _unavailable(exc)
+        except Exception as exc:
+            log.exception("centers tab failed")
+            return _unavailable(RuntimeError(str(exc) or type(exc).__name__))
+
+    def table(region: str | None) -> str:
+        return with_directory(render_directory_table, region or ALL_REGIONS, sources_path)
+
+    def compare(ids: Sequence[str] | None) -> tuple[str, str]:
+        ids = list(ids or [])
+        return (
+            with_directory(render_comparison, ids, sources_path),
+            with_directory(render_regions_picture, ids),
+        )
+
+    def advise(goal: str, countries: str, sector: str) -> str:
+        goal = (goal or "").strip()
+        if not goal:
+            return "<p>Describe your goal first. · 请先描述您的目标。</p>"
+        places = [p.strip() for p in (countries or "").replace("，", ",").replace("、", ",").split(",") if p.strip()]
+
+        def run(directory: Directory) -> str:
+            rec = recommend(directory, goal[:2000], places[:30] or None, (sector or "").strip()[:200] or None)
+            return render_recommendation_html(rec, sources_path)
+
+        return with_directory(run)
+
+    gr.Markdown(
+        "Every organization the documents describe, with each fact quoted from its source. "
+        "· 文档所述的各技术转移机构，每项信息均引自原文。"
+    )
+    with gr.Row():
+        region = gr.Dropdown(
+            choices=region_choices(_places_of(corpus_dir)), value=ALL_REGIONS, label="Region · 地区", scale=1, filterable=False
+        )
+    directory_html = gr.HTML(lambda: table(ALL_REGIONS), css_template=CENTERS_CSS, js_on_load=None)
+
+    gr.Markdown("### Compare · 对比")
+    choices = center_choices(corpus_dir)
+    ui = ui_settings(corpus_dir)
+    default_pair: list[str] = [i for i in ui["compare"] if i in {c[1] for c in choices}]
+    picker = gr.Dropdown(
+        choices=choices,
+        value=default_pair,
+        multiselect=True,
+        max_choices=3,
+        label="Two or three centers · 选择两到三个中心",
+    )
+    comparison_html = gr.HTML(lambda: compare(default_pair)[0], css_template=CENTERS_CSS, js_on_load=None)
+
+    gr.Markdown("### Regions served · 服务地区")
+    picture_html = gr.HTML(lambda: compare(default_pair)[1], css_template=CENTERS_CSS, js_on_load=None)
+
+    gr.Markdown("### Which center fits my goal? · 哪个中心适合我？")
+    with gr.Row():
+        goal = gr.Textbox(
+            label="Goal · 目标",
+            placeholder=ui["goal_example"],
+            scale=4,
+            lines=2,
+            max_lines=6,
+        )
+        with gr.Column(scale=2):
+            countries = gr.Textbox(label="Countries (optional) · 国家（可选）", placeholder=ui["countries_example"])
+            sector = gr.Textbox(label="Sector (optional) · 行业（可选）", placeholder="water treatment · 水处理")
+    advise_button = gr.Button("Recommend · 推荐", variant="primary")
+    advice_html = gr.HTML("", css_template=CENTERS_CSS, js_on_load=None)
+
+    region.change(table, [region], [directory_html], api_visibility="private")
+    picker.change(compare, [picker], [comparison_html, picture_html], api_visibility="private")
+    advise_button.click(advise, [goal, countries, sector], [advice_html], api_visibility="private")
+    goal.submit(advise, [goal, countries, sector], [advice_html], api_visibility="private")

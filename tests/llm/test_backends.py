@@ -1,0 +1,56 @@
+"""Chat model backends: configuration errors, and a dead endpoint falling back cleanly."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from assistant.llm import build_chat_model
+from assistant.llm.base import ChatModelError
+from assistant.llm.endpoint import OpenAIChatModel
+from assistant.service import Assistant
+from tests.conftest import make_settings
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_extractive_has_no_model() -> None:
+    assert build_chat_model(make_settings(ASSISTANT_LLM="extractive")) is None
+
+
+def test_openai_without_key_or_url_says_what_to_set() -> None:
+    with pytest.raises(ChatModelError, match="OPENAI_API_KEY"):
+        build_chat_model(make_settings(ASSISTANT_LLM="openai", OPENAI_API_KEY="", OPENAI_BASE_URL=""))
+
+
+def test_building_a_client_does_no_network_io() -> None:
+    model = build_chat_model(
+        make_settings(ASSISTANT_LLM="openai", OPENAI_BASE_URL=f"http://127.0.0.1:{_closed_port()}/v1")
+    )
+    assert isinstance(model, OpenAIChatModel) and model.ready()[0]
+
+
+def test_unreachable_endpoint_raises_a_clear_error() -> None:
+    model = OpenAIChatModel(
+        base_url=f"http://127.0.0.1:{_closed_port()}/v1", api_key="x", model="m", timeout=5
+    )
+    with pytest.raises(ChatModelError, match="cannot be reached"):
+        list(model.stream([{"role": "user", "content": "hi"}], max_tokens=5))
+
+
+def test_dead_endpoint_answer_falls_back_to_extractive(index_dir, embedder) -> None:  # type: ignore[no-untyped-def]
+    settings = make_settings(
+        ASSISTANT_INDEX_DIR=index_dir,
+        ASSISTANT_LLM="openai",
+        OPENAI_BASE_URL=f"http://127.0.0.1:{_closed_port()}/v1",
+        OPENAI_API_KEY="x",
+    )
+    assistant = Assistant(settings, embedder, build_chat_model(settings))
+    answer = assistant.chat("Which technology transfer center serves ASEAN countries?")
+    assert answer.backend == "extractive" and answer.grounded and answer.citations
+    assert answer.notice and "cannot be reached" in answer.notice

@@ -90,11 +90,11 @@ def trim_history(history: Sequence[Turn], max_turns: int, *, limit: int) -> list
     offset = len(history) - len(kept)
     for i, turn in enumerate(kept):
         if (problem := _unusable_characters(turn.content)) is not None:
-            raise InvalidInput(f"history[{offset + i}].content: {problem}.", field=f"history[{offset + i}].content")
+            raise InvalidInput(f"history.{offset + i}.content: {problem}.", field=f"history.{offset + i}.content")
         if len(turn.content) > limit:
             raise InvalidInput(
-                f"history[{offset + i}].content: at most {limit} characters (got {len(turn.content)}).",
-                field=f"history[{offset + i}].content",
+                f"history.{offset + i}.content: at most {limit} characters (got {len(turn.content)}).",
+                field=f"history.{offset + i}.content",
             )
     return kept
 

@@ -69,6 +69,19 @@ class SearchHit:
 
 
 @dataclass(frozen=True)
+class Quote:
+    """A verbatim span of a document: `document.text[start:end] == quote`."""
+
+    doc_id: str
+    quote: str
+    start: int
+    end: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"doc_id": self.doc_id, "quote": self.quote, "start": self.start, "end": self.end}
+
+
+@dataclass(frozen=True)
 class Citation:
     n: int
     chunk_id: str

@@ -170,7 +170,7 @@ def test_history_is_cut_to_the_last_turns_and_checked() -> None:
     turns = [Turn("user", f"q{i}") for i in range(5)]
     assert trim_history(turns, 2, limit=10) == turns[-2:]
     assert trim_history(turns, 0, limit=10) == []
-    with pytest.raises(InvalidInput, match=r"history\[4\]\.content: at most 3"):
+    with pytest.raises(InvalidInput, match=r"history\.4\.content: at most 3"):
         trim_history([*turns[:4], Turn("assistant", "long")], 5, limit=3)
     with pytest.raises(InvalidInput, match="NUL"):
         trim_history([Turn("user", "a\x00")], 5, limit=10)

@@ -1,6 +1,6 @@
 """The cited directory of technology-transfer organizations and "which center fits my goal?".
 
-* `model`: the data model (Fact, Quote, Center, Region), the field schema, `DirectoryError`.
+* `model`: the data model (Fact, Center, Region; quotes are `assistant.types.Quote`), the field schema, `DirectoryError`.
 * `directory`: `Directory`, the checked organizations with the corpus's geography and concepts.
 * `load`: `centers.yaml` → pydantic-validated entries → `Directory`, every quote checked
   verbatim against its document (`load_directory`, `directory_from_documents`).

@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from assistant.centers.directory import Directory
-from assistant.centers.model import DocInfo, Quote
+from assistant.centers.model import DocInfo
 from assistant.centers.places import load_geography
 from assistant.centers.reasons import pick
 from assistant.centers.recommend import Recommendation, recommend
 from assistant.text import normalize, to_simplified, to_traditional
-from assistant.types import Answer, Citation
+from assistant.types import Answer, Citation, Quote
 
 _EN_ASK = re.compile(
     r"\b(which|what)\s+(\w+\s+){0,3}(center|centre|platform|organi[sz]ation|institution|agency|partner|one|union|network)s?\b"

@@ -13,6 +13,7 @@ from typing import Any
 
 from assistant.errors import AssistantError
 from assistant.text import to_traditional
+from assistant.types import Quote
 
 DIRECTORY_FILE = "centers.yaml"
 NOT_STATED = "not stated in the documents"
@@ -139,19 +140,6 @@ class Fact:
 
 def _join_values(value: str | tuple[str, ...]) -> str:
     return ", ".join(value) if isinstance(value, tuple) else value
-
-
-@dataclass(frozen=True)
-class Quote:
-    """A verbatim span of a document: `document.text[start:end] == quote`."""
-
-    doc_id: str
-    quote: str
-    start: int
-    end: int
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"doc_id": self.doc_id, "quote": self.quote, "start": self.start, "end": self.end}
 
 
 @dataclass(frozen=True)

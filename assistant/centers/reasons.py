@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from assistant.centers.concepts import Concept
-from assistant.centers.model import Fact, Quote
+from assistant.centers.model import Fact
 from assistant.centers.places import Geography, Place
 from assistant.centers.scoring import Scored
 from assistant.text import to_traditional
+from assistant.types import Quote
 
 
 @dataclass(frozen=True)

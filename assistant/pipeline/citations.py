@@ -37,8 +37,10 @@ MAX_CITES_PER_SENTENCE = 3
 
 
 @dataclass(frozen=True)
-class Quote:
-    start: int  # offsets in the chunk text
+class SentenceMatch:
+    """The passage sentence closest to a claim: its offsets in the chunk text and its score."""
+
+    start: int
     end: int
     score: float
 
@@ -73,7 +75,7 @@ class QuoteFinder:
                 self._cache.popitem(last=False)
         return spans, vectors
 
-    def best(self, claim: str, chunk: Chunk, claim_vecs: Vectors | None = None) -> Quote:
+    def best(self, claim: str, chunk: Chunk, claim_vecs: Vectors | None = None) -> SentenceMatch:
         """The best quote for `claim`; `claim_vecs` may hold several phrasings of it."""
         spans, vectors = self.sentences(chunk)
         if claim_vecs is None:
@@ -90,7 +92,7 @@ class QuoteFinder:
         # The bonus picks among sentences; the score reported is the support alone, so
         # holding a number never makes an unrelated sentence count as support.
         i = int(np.argmax(support + 0.3 * holds))
-        return Quote(spans[i][0], spans[i][1], float(support[i]))
+        return SentenceMatch(spans[i][0], spans[i][1], float(support[i]))
 
 
 def _substantial(sentence: str) -> bool:
@@ -224,7 +226,7 @@ def _supported(
     threshold: float,
     best_only: bool = False,
 ) -> list[Citation]:
-    scored: list[tuple[float, int, Quote]] = []
+    scored: list[tuple[float, int, SentenceMatch]] = []
     for n in candidates:
         hit = passages[n - 1]
         quote = _quoted_in(text, hit.chunk) or finder.best(text, hit.chunk, claim_vecs)
@@ -235,7 +237,7 @@ def _supported(
         # A model that cites every passage is not citing: keep the few that fit best.
         top = scored[0][0]
         scored = [x for x in scored if x[0] >= top - MULTI_CITE_MARGIN][:MAX_CITES_PER_SENTENCE]
-    def quote_text(n: int, q: Quote) -> str:
+    def quote_text(n: int, q: SentenceMatch) -> str:
         return passages[n - 1].chunk.text[q.start : q.end]
 
     if best_only:
@@ -264,12 +266,12 @@ def _substantive(text: str) -> bool:
     return len(letters) >= 4
 
 
-def _quoted_in(text: str, chunk: Chunk) -> Quote | None:
+def _quoted_in(text: str, chunk: Chunk) -> SentenceMatch | None:
     """A passage string the model quoted verbatim, if any."""
     for m in _QUOTED.finditer(text):
         i = chunk.text.find(m.group(1))
         if i >= 0:
-            return Quote(i, i + len(m.group(1)), 1.0)
+            return SentenceMatch(i, i + len(m.group(1)), 1.0)
     return None
 
 

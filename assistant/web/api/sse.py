@@ -13,6 +13,8 @@ from collections.abc import AsyncIterable, Iterator, Mapping
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 KEEPALIVE_SECONDS = 10.0
+# "\n" rather than sse-starlette's "\r\n": simple line readers split events on blank lines.
+SEP = "\n"
 
 # Characters many line readers split on (str.splitlines, httpx's iter_lines) though
 # SSE does not: sent as JSON escapes, so a quote or question holding one cannot split
@@ -27,7 +29,7 @@ def json_line(data: object) -> str:
 
 def event(name: str | None, data: object) -> ServerSentEvent:
     """One event; `name` None for OpenAI's unnamed `data:` events; a str `data` is sent as is."""
-    return ServerSentEvent(data=data if isinstance(data, str) else json_line(data), event=name)
+    return ServerSentEvent(data=data if isinstance(data, str) else json_line(data), event=name, sep=SEP)
 
 
 def stream(
@@ -36,11 +38,11 @@ def stream(
     headers: Mapping[str, str] | None = None,
     keepalive: float = KEEPALIVE_SECONDS,
 ) -> EventSourceResponse:
-    """The response for `events`, with keep-alive comments every `keepalive` seconds."""
+    """The response for `events`, with keep-alive comments every `keepalive` seconds (0: none)."""
     return EventSourceResponse(
         events,
-        sep="\n",
+        sep=SEP,
         ping=keepalive,
-        ping_message_factory=lambda: ServerSentEvent(comment="keep-alive"),
+        ping_message_factory=lambda: ServerSentEvent(comment="keep-alive", sep=SEP),
         headers={"Cache-Control": "no-cache", **(headers or {})},
     )

@@ -46,7 +46,9 @@ async def respond(
         if on_end:
             on_end(200)
         return JSONResponse(ChatResponse(**answer.as_dict()).model_dump(), headers=dict(headers or {}))
-    return sse.stream(_events(turn, on_end), headers=headers)
+    # No keep-alive comments: `token` events flow as the model writes, and line readers of
+    # this stream (the widget, scripts) expect only events.
+    return sse.stream(_events(turn, on_end), headers=headers, keepalive=0)
 
 
 async def _events(turn: AdmittedTurn, on_end: Callable[[int], None] | None) -> AsyncIterator[ServerSentEvent]:

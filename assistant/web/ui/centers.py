@@ -30,11 +30,11 @@ from assistant.centers.model import (
     Center,
     DirectoryError,
     Fact,
-    Quote,
     Region,
 )
 from assistant.centers.places import Geography, load_geography
 from assistant.centers.recommend import Recommendation, recommend
+from assistant.types import Quote
 
 if TYPE_CHECKING:
     from assistant.service import Assistant

@@ -296,7 +296,7 @@ def admit_parsed(assistant: AssistantDep, parsed: ParsedChat) -> AdmittedTurn:
         param = exc.field or "messages"
         if param == "message":
             param = f"messages[{parsed.last}].content"
-        elif (found := re.match(r"history\[(\d+)\]", param)) is not None:
+        elif (found := re.match(r"history\.(\d+)\.", param)) is not None:
             param = f"messages[{parsed.history_index[int(found.group(1))]}].content"
         message = str(exc).replace(exc.field or "\0", param, 1)
         raise OpenAIError(422, message, param=param, code="string_above_max_length") from exc

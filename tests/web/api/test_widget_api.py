@@ -373,3 +373,9 @@ def test_the_gradio_ui_forbids_framing(assistant) -> None:  # type: ignore[no-un
             assert "frame-ancestors 'self'" in r.headers["content-security-policy"]
             assert r.headers["x-frame-options"] == "SAMEORIGIN"
         assert "content-security-policy" not in c.get("/widget.js").headers
+
+
+def test_deeply_nested_json_is_a_parse_error_not_a_crash() -> None:
+    raw = ('{"message": "hi", "history": ' + "[" * 100_000 + "]" * 100_000 + "}").encode()
+    body, problem = widget._parse(raw)
+    assert body is None and problem.startswith("body: not valid JSON")

@@ -9,6 +9,14 @@ alone.
 
 from __future__ import annotations
 
+import re
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from assistant.settings import Settings
+
 
 class AssistantError(Exception):
     """Base class. `status` is the HTTP status; `retry_after` (seconds) goes into `Retry-After`."""
@@ -47,3 +55,30 @@ class Busy(Unavailable):
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+# Absolute paths under the usual roots of a server's file system, for what `without_paths`
+# does not know by name (an OS error quoting a file of a library, …). API routes such as
+# /v1/chat are not under these roots and stay as they are.
+_ROOTS = "home|root|Users|tmp|var|opt|srv|usr|mnt|media|data|work|app|private|proc|run|etc|nix|snap"
+_ABSOLUTE = re.compile(rf"""(?<![\w.:/~-])/(?:{_ROOTS})(?:/[^\s'"`<>|;,()\[\]{{}}]+)+|\b[A-Za-z]:\\[^\s'"`<>|;,()]+""")
+
+
+def without_paths(text: str, settings: Settings) -> str:
+    """`text` with no absolute file-system path, for a message anyone may read (503s, /readyz).
+
+    A path inside a configured folder becomes the setting's name plus the rest
+    (`ASSISTANT_INDEX_DIR/docs/x.json`), so the message still says where to look; any
+    other absolute path becomes `…/` and its last part.
+    """
+    known: list[tuple[str, str]] = []
+    for name, field in type(settings).model_fields.items():
+        value = getattr(settings, name, None)
+        if isinstance(value, Path) and value.is_absolute():
+            label = field.alias or name.upper()
+            known += [(str(value), label), (str(value.resolve()), label)]
+    known.append((tempfile.gettempdir(), "<temp>"))
+    for path, label in sorted(set(known), key=lambda pair: -len(pair[0])):
+        if len(path) > 1:
+            text = re.sub(r"(?<![\w.:/~-])" + re.escape(path) + r"(?![\w-]|\.\w)", label.replace("\\", "\\\\"), text)
+    return _ABSOLUTE.sub(lambda m: "…/" + re.split(r"[/\\]", m.group(0).rstrip("/\\"))[-1], text)

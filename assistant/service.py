@@ -17,7 +17,7 @@ from typing import Any
 from assistant.centers.cache import DirectoryCache
 from assistant.centers.chat import looks_like_recommendation, recommendation_answer
 from assistant.centers.model import DirectoryError
-from assistant.errors import NotFound, Unavailable
+from assistant.errors import NotFound, Unavailable, without_paths
 from assistant.llm import build_chat_model
 from assistant.llm.base import ChatModel, ChatModelError
 from assistant.llm.queue import ChatQueue
@@ -96,7 +96,7 @@ class Assistant:
             chat_model = build_chat_model(settings, start_local=start_model)
         except ChatModelError as exc:
             # Serve anyway: answers fall back to extractive and say why.
-            chat_error = str(exc)
+            chat_error = without_paths(str(exc), settings)  # quoted in answers' notice
             log.error("chat model unavailable: %s", exc)
         return cls(settings, USEEmbedder(), chat_model, chat_error)
 
@@ -109,7 +109,8 @@ class Assistant:
         except IndexProblem as exc:
             with self._lock:
                 if self._engine is None:
-                    self._index_error = str(exc)
+                    # Shown to anyone (/readyz, the widget's 503): no server paths.
+                    self._index_error = without_paths(str(exc), self.settings)
             log.info("index unavailable: %s", exc)
             return
         engine = AnswerEngine(
@@ -182,6 +183,8 @@ class Assistant:
             "model": model_detail,
         }
         if not model_ok:
+            model_detail = without_paths(model_detail, self.settings)
+            status["model"] = model_detail
             status["reason"] = f"chat model not ready: {model_detail}"
         if self.chat_error:
             status["model_error"] = self.chat_error
@@ -237,3 +240,4 @@ class Assistant:
         if doc_id in snapshot.documents:
             return DocumentInfo(snapshot.documents[doc_id], len(snapshot.manifest.documents[doc_id]["chunks"]))
         raise NotFound(f"No document with id {doc_id!r}. GET /v1/documents lists the ids.")
+

@@ -100,3 +100,41 @@ class Settings(BaseSettings):
     @property
     def api_key_list(self) -> list[str]:
         return [k.strip() for k in self.api_keys.split(",") if k.strip()]
+
+    # --- widget abuse -----------------------------------------------------------------
+    # Header a trusted reverse proxy sets to the client's address (e.g. X-Forwarded-For);
+    # its right-most address is used (the one the proxy appended). Unset = the socket peer
+    # address, and any such header from clients is ignored. Set it only behind a proxy
+    # that always sets or appends this header.
+    trusted_proxy_header: str | None = Field(None, alias="ASSISTANT_TRUSTED_PROXY_HEADER")
+    # Widget requests one visitor (client address; IPv6 by /64) may make under the
+    # partner's own quota, so that one script cannot use up a partner's day.
+    widget_visitor_per_minute: int = Field(10, alias="ASSISTANT_WIDGET_VISITOR_PER_MINUTE", ge=1)
+    widget_visitor_per_day: int = Field(100, alias="ASSISTANT_WIDGET_VISITOR_PER_DAY", ge=1)
+    # Failed partner-key checks allowed per client address and per key id in a window;
+    # beyond them 429 + Retry-After, and no expensive check runs.
+    widget_auth_failures: int = Field(10, alias="ASSISTANT_WIDGET_AUTH_FAILURES", ge=1)
+    widget_auth_window: float = Field(300.0, alias="ASSISTANT_WIDGET_AUTH_WINDOW", gt=0)
+    # Server secret mixed into partner-key hashes (HMAC-SHA256): 32+ random characters,
+    # e.g. `openssl rand -hex 32` (shorter ones work, with a warning in the log).
+    # Unset = a random one kept in ASSISTANT_STATE_DIR/key_pepper (mode 0600), created on
+    # first use, in development and production alike; set it (from a secret store) to
+    # keep the pepper apart from partners.db. Changing it later: keys hashed with the
+    # state-dir pepper keep working while that file exists and are re-hashed on use.
+    key_pepper: SecretStr | None = Field(None, alias="ASSISTANT_KEY_PEPPER", repr=False)
+    # Days of widget usage records (requests and daily refusal counts) kept.
+    widget_usage_retention_days: int = Field(90, alias="ASSISTANT_WIDGET_USAGE_RETENTION_DAYS", ge=1)
+
+    @field_validator("trusted_proxy_header", "key_pepper", mode="before")
+    @classmethod
+    def _widget_empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    # --- exposure (limits, production) ----------------------------------------------
+    # Largest body POST /v1/widget/chat reads (413 beyond it, counted as it arrives): the
+    # widget is public, so it gets far less than the API. 64 KiB holds the longest message
+    # in Chinese (4000 characters, 12 kB) with the ten history turns widget.js sends, at
+    # ordinary lengths.
+    widget_max_body_bytes: int = Field(65_536, alias="ASSISTANT_WIDGET_MAX_BODY_BYTES", ge=1024)
+    # In production /docs, /redoc and /openapi.json are off unless this is true.
+    public_docs: bool = Field(False, alias="ASSISTANT_PUBLIC_DOCS")

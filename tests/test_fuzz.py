@@ -152,11 +152,12 @@ def test_the_default_body_limit_is_one_megabyte() -> None:
     assert make_settings().max_body_bytes == 1_000_000
 
 
-def test_the_widget_keeps_its_own_limit(api: TestClient) -> None:
-    # Not the API's 413: the widget answers with CORS-aware errors of its own.
+def test_the_widget_has_its_own_limit(api: TestClient) -> None:
+    # Not the API's limit, and no exemption: ASSISTANT_WIDGET_MAX_BODY_BYTES (64 KiB by default).
     body = json.dumps({"message": "x" * (LIMIT + 10)}).encode()
     r = api.post("/v1/widget/chat", content=body, headers={"content-type": "application/json"})
-    assert r.status_code != 413 or "ASSISTANT_MAX_BODY_BYTES" not in r.text
+    assert r.status_code == 413
+    assert "ASSISTANT_WIDGET_MAX_BODY_BYTES" in r.json()["detail"]
 
 
 def test_invalid_utf8_is_422_saying_so(api: TestClient) -> None:

@@ -192,7 +192,10 @@ def serve(ctx: Context, host: str | None, port: int | None) -> None:
     host, port = host or s.host, port or s.port
     click.echo(f"Serving on http://{host}:{port}/ui  (API docs: http://{host}:{port}/docs)", err=True)
     # A short graceful timeout: an open UI connection must not block shutdown.
-    uvicorn.run(app, host=host, port=port, timeout_graceful_shutdown=3, log_level="info")
+    # proxy_headers=False: the client address is the socket peer's unless
+    # ASSISTANT_TRUSTED_PROXY_HEADER names a header to trust (uvicorn would otherwise
+    # believe X-Forwarded-For from any local process).
+    uvicorn.run(app, host=host, port=port, timeout_graceful_shutdown=3, log_level="info", proxy_headers=False)
 
 
 @main.command()

@@ -1,4 +1,4 @@
-"""`assistant partners add|list|revoke|usage`: partner websites that embed the chat widget."""
+"""`assistant partners add|list|revoke|usage|prune`: partner websites that embed the chat widget."""
 
 from __future__ import annotations
 
@@ -68,7 +68,7 @@ def add_command(name: str, origins: tuple[str, ...], per_minute: int, per_day: i
     click.echo(f"  origins: {', '.join(partner.origins)}")
     click.echo(f"  quotas:  {per_minute}/minute, {per_day}/day")
     click.echo(
-        click.style("Key (shown only now; only a hash is stored, so save it somewhere safe):", fg="yellow"),
+        click.style("Key (shown only now; only a keyed hash is stored, so save it somewhere safe):", fg="yellow"),
         err=True,
     )
     click.echo(key)
@@ -146,3 +146,19 @@ def usage_command(days: int | None, as_json: bool) -> None:
             f"{r.partner_id:<12}  {name[:24]:<24} {r.requests:>8} {r.answered:>8} {r.refused:>5} "
             f"{r.limited:>5} {r.failed:>6} {ms(r.avg_ms):>8} {ms(r.p95_ms):>8} {r.today:>6}  {_when(r.last)}"
         )
+
+
+@partners_cli.command("prune")
+def prune_command() -> None:
+    """Delete usage records older than ASSISTANT_WIDGET_USAGE_RETENTION_DAYS (the server also
+    does this on its own, at most once an hour)."""
+    with _clean_errors():
+        store = _store()
+        try:
+            requests, refusals = store.prune()
+        finally:
+            store.close()
+    click.echo(
+        f"Deleted {requests} request record(s) and {refusals} daily refusal count(s) older than "
+        f"{store.retention_days} days."
+    )

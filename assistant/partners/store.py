@@ -3,15 +3,30 @@
 One SQLite file, `settings.state_dir / "partners.db"` (WAL), created on first use.
 
 * A key looks like `ttw_<id>_<secret>`. The id (12 hex digits) is public and finds the
-  row in O(1); only a salted scrypt hash of the secret is stored, so the database never
-  holds a usable key. The key is shown once, by `add`.
+  row in O(1); the secret is 256 bits of randomness, so a fast keyed hash is enough:
+  only `HMAC-SHA256(pepper, secret)` is stored (`hmac-sha256$<pepper id>$<digest>`), the
+  database never holds a usable key, and a check costs microseconds, wrong or right.
+  The pepper is `ASSISTANT_KEY_PEPPER`, or else a random one kept in
+  `state_dir/key_pepper` (mode 0600, created on first use); keys hashed with the file's
+  pepper keep working after `ASSISTANT_KEY_PEPPER` is set, and are re-hashed on use.
+  Keys stored by older versions as salted scrypt hashes (`scrypt$…`, ~16 MiB and tens of
+  ms per check) are re-hashed with HMAC on their next successful use; at most one scrypt
+  check runs at a time. The key is shown once, by `add`.
+* Failed key checks are counted per client address and per key id (`throttle`): past
+  `auth_failures` in `auth_window` seconds, an address gets 429 for every key until the
+  window ends, and a key id gets 429 for wrong secrets and no expensive (scrypt) check,
+  while its right secret still passes: knowing a partner's public id is not enough to
+  lock its visitors out.
 * Each partner has an allowlist of origins (`scheme://host[:port]`): a key with no
   origins serves nobody.
-* Quotas: a sliding 60-second window and a per-day count (UTC days). Both are counted
-  in the database inside one `BEGIN IMMEDIATE` transaction, so they hold across threads
-  and across server processes.
-* Every widget request of a known partner is logged (time, status, latency) for
-  `assistant partners usage`.
+* Quotas: a sliding 60-second window and a per-day count (UTC days), per partner and,
+  below them, per visitor (client address, IPv6 by /64, stored only as a keyed hash), so
+  one script cannot use up a partner's day. They are counted in the database inside one
+  `BEGIN IMMEDIATE` transaction, so they hold across threads and across server processes.
+* Every admitted widget request is logged (time, visitor hash, status, latency) for
+  `assistant partners usage`; refusals (403, 413, 422, 429, …) only add to one counter per
+  UTC day, partner, status and reason, never a row per request nor the request's Origin.
+  Records older than `retention_days` are deleted (checked at most once an hour).
 """
 
 from __future__ import annotations
@@ -21,14 +36,17 @@ import builtins
 import hashlib
 import hmac
 import json
+import logging
 import math
+import os
 import re
 import secrets
 import sqlite3
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,23 +56,35 @@ if TYPE_CHECKING:
 
 from assistant.partners.errors import PartnerError
 from assistant.partners.origins import normalize_origin
+from assistant.partners.throttle import FailureThrottle, client_subject
+
+log = logging.getLogger(__name__)
 
 KEY_PREFIX = "ttw"
 DB_NAME = "partners.db"
+PEPPER_FILE = "key_pepper"
 DEFAULT_PER_MINUTE = 20
 DEFAULT_PER_DAY = 1000
+# The Settings defaults, for a store built without settings (tests, tools).
+DEFAULT_VISITOR_PER_MINUTE = 10
+DEFAULT_VISITOR_PER_DAY = 100
+DEFAULT_AUTH_FAILURES = 10
+DEFAULT_AUTH_WINDOW_S = 300.0
+DEFAULT_RETENTION_DAYS = 90
 WINDOW_S = 60.0
 DAY_S = 86400.0
-# scrypt cost: ~16 MiB and ~50-80 ms per hash. Keys are 256-bit random, so this is
-# defence in depth; verified keys are remembered in memory (see `_verified`).
+PRUNE_EVERY_S = 3600.0
+HMAC_ALGO = "hmac-sha256"
+# The scrypt cost of keys stored by older versions: ~16 MiB and ~40-80 ms per check.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 _KEY = re.compile(rf"^{KEY_PREFIX}_([0-9a-f]{{12}})_([A-Za-z0-9_-]{{20,128}})$")
+_REASON = re.compile(r"^[a-z0-9-]{1,32}$")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS partners (
     id         TEXT PRIMARY KEY,      -- public part of the key
     name       TEXT NOT NULL,
-    key_hash   TEXT NOT NULL,         -- scrypt$N$r$p$salt$hash (base64)
+    key_hash   TEXT NOT NULL,         -- hmac-sha256$pepper_id$digest (older: scrypt$N$r$p$salt$hash)
     origins    TEXT NOT NULL,         -- JSON list of normalised origins
     per_minute INTEGER NOT NULL,
     per_day    INTEGER NOT NULL,
@@ -69,10 +99,30 @@ CREATE TABLE IF NOT EXISTS requests (
     admitted   INTEGER NOT NULL,      -- 1: counted against the quotas
     status     INTEGER,               -- NULL while the answer is streaming
     latency_ms REAL,
-    origin     TEXT
+    origin     TEXT,                  -- one of the partner's allowed origins
+    visitor    TEXT                   -- keyed hash of the client address; NULL: not counted
 );
 CREATE INDEX IF NOT EXISTS requests_quota ON requests(partner_id, admitted, ts);
 CREATE INDEX IF NOT EXISTS requests_ts ON requests(ts);
+CREATE TABLE IF NOT EXISTS refusals (
+    day        INTEGER NOT NULL,      -- the UTC day, as the epoch second of its midnight
+    partner_id TEXT NOT NULL,
+    status     INTEGER NOT NULL,
+    reason     TEXT NOT NULL,         -- origin, body, quota-partner, quota-visitor, …
+    count      INTEGER NOT NULL,
+    last       REAL NOT NULL,         -- time of the latest one
+    PRIMARY KEY (day, partner_id, status, reason)
+);
+CREATE INDEX IF NOT EXISTS refusals_partner ON refusals(partner_id, day);
+"""
+# Databases of older versions: requests had no visitor column and held a row (with the
+# request's raw Origin) per refusal; those rows are folded into `refusals`.
+MIGRATE_VISITOR = """
+ALTER TABLE requests ADD COLUMN visitor TEXT;
+INSERT INTO refusals (day, partner_id, status, reason, count, last)
+    SELECT CAST(ts / 86400 AS INTEGER) * 86400, partner_id, COALESCE(status, 0), 'legacy', COUNT(*), MAX(ts)
+    FROM requests WHERE admitted = 0 GROUP BY 1, 2, 3;
+DELETE FROM requests WHERE admitted = 0;
 """
 
 
@@ -84,13 +134,25 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def hash_secret(secret: str, salt: bytes | None = None) -> str:
+def pepper_id(pepper: bytes) -> str:
+    """A public name for a pepper (stored with each hash), from which the pepper cannot be found."""
+    return hmac.new(pepper, b"assistant partner key pepper id", hashlib.sha256).hexdigest()[:12]
+
+
+def hash_secret(secret: str, pepper: bytes) -> str:
+    """`hmac-sha256$<pepper id>$<base64 HMAC-SHA256(pepper, secret)>`: what is stored for a key."""
+    digest = hmac.new(pepper, secret.encode(), hashlib.sha256).digest()
+    return f"{HMAC_ALGO}${pepper_id(pepper)}${_b64(digest)}"
+
+
+def scrypt_hash(secret: str, salt: bytes | None = None) -> str:
+    """The salted scrypt hash older versions stored (kept to test their migration)."""
     salt = salt if salt is not None else secrets.token_bytes(16)
     digest = hashlib.scrypt(secret.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, dklen=32)
     return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${_b64(salt)}${_b64(digest)}"
 
 
-def check_secret(secret: str, stored: str) -> bool:
+def check_scrypt(secret: str, stored: str) -> bool:
     try:
         algo, n, r, p, salt, digest = stored.split("$")
         if algo != "scrypt":
@@ -102,6 +164,34 @@ def check_secret(secret: str, stored: str) -> bool:
     except (ValueError, TypeError):
         return False
     return hmac.compare_digest(actual, expected)
+
+
+def read_pepper_file(path: Path, *, create: bool) -> bytes | None:
+    """The pepper kept in `path` (64 hex digits, mode 0600), created when missing if `create`."""
+    try:
+        text = path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        if not create:
+            return None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Written whole to a private temporary file, then linked into place: another
+        # process never reads a half-written pepper, and the first one created wins.
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w", encoding="ascii") as f:
+                f.write(secrets.token_hex(32) + "\n")
+            with suppress(FileExistsError):  # another process was first: use its pepper
+                os.link(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return read_pepper_file(path, create=False)
+    if path.stat().st_mode & 0o077:
+        log.warning("%s was readable by others; its mode is now 0600", path)
+        os.chmod(path, 0o600)
+    if len(text) < 32:
+        raise PartnerError(f"{path}: the key pepper is damaged (under 32 characters); restore it from a backup")
+    return text.encode("ascii")
 
 
 # ------------------------------------------------------------------------- records
@@ -134,12 +224,21 @@ class Partner:
 
 @dataclass(frozen=True)
 class Admission:
-    """The quota decision for one request; `request_id` is its usage-log row."""
+    """The quota decision for one request; `request_id` is its usage-log row (0 when refused)."""
 
     ok: bool
     request_id: int
     retry_after: int = 0  # seconds, when not ok
     reason: str = ""
+    scope: str = ""  # whose quota is used up, when not ok: "partner" or "visitor"
+
+
+@dataclass(frozen=True)
+class KeyCheck:
+    """The outcome of checking a partner key: the partner, or None; throttled when `retry_after`."""
+
+    partner: Partner | None
+    retry_after: int = 0  # > 0: too many failed checks, answer 429 with this Retry-After
 
 
 @dataclass(frozen=True)
@@ -177,19 +276,71 @@ def _row_to_partner(row: sqlite3.Row) -> Partner:
 
 
 class PartnerStore:
-    """Thread-safe; one SQLite connection per store, opened on first use."""
+    """Thread-safe; one SQLite connection per store, opened on first use.
 
-    def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
+    `pepper`: the key pepper (`ASSISTANT_KEY_PEPPER`); None = the one in the state dir's
+    `key_pepper` file next to the database, created on first use.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        clock: Callable[[], float] = time.time,
+        pepper: bytes | None = None,
+        visitor_per_minute: int = DEFAULT_VISITOR_PER_MINUTE,
+        visitor_per_day: int = DEFAULT_VISITOR_PER_DAY,
+        auth_failures: int = DEFAULT_AUTH_FAILURES,
+        auth_window: float = DEFAULT_AUTH_WINDOW_S,
+        retention_days: int = DEFAULT_RETENTION_DAYS,
+    ) -> None:
         self.path = Path(path)
         self.clock = clock
+        self.visitor_per_minute = visitor_per_minute
+        self.visitor_per_day = visitor_per_day
+        self.retention_days = retention_days
         self._db: sqlite3.Connection | None = None
         self._lock = threading.RLock()
-        # sha256(key) -> key_hash it was checked against: skips scrypt for known keys.
-        self._verified: dict[bytes, str] = {}
+        self._given_pepper = pepper
+        self._pepper: bytes | None = None  # the one new hashes use
+        self._peppers: dict[str, bytes] = {}  # pepper id -> pepper, for checking
+        self._scrypt = threading.Lock()  # at most one legacy scrypt check at a time
+        self._failed_addresses = FailureThrottle(auth_failures, auth_window, clock=clock)
+        self._failed_ids = FailureThrottle(auth_failures, auth_window, clock=clock)
+        self._pruned = -math.inf
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PartnerStore:
-        return cls(settings.state_dir / DB_NAME)
+        pepper = settings.key_pepper.get_secret_value().encode() if settings.key_pepper else None
+        if pepper is not None and len(pepper) < 32:
+            log.warning("ASSISTANT_KEY_PEPPER is shorter than 32 characters; use e.g. `openssl rand -hex 32`")
+        return cls(
+            settings.state_dir / DB_NAME,
+            pepper=pepper,
+            visitor_per_minute=settings.widget_visitor_per_minute,
+            visitor_per_day=settings.widget_visitor_per_day,
+            auth_failures=settings.widget_auth_failures,
+            auth_window=settings.widget_auth_window,
+            retention_days=settings.widget_usage_retention_days,
+        )
+
+    # ------------------------------------------------------------------ pepper
+
+    def _current_pepper(self) -> bytes:
+        """The pepper new hashes use; every pepper a stored hash may name is in `_peppers`."""
+        with self._lock:
+            if self._pepper is None:
+                file = self.path.parent / PEPPER_FILE
+                if self._given_pepper is not None:
+                    old = read_pepper_file(file, create=False)
+                    if old is not None:
+                        self._peppers[pepper_id(old)] = old
+                    current = self._given_pepper
+                else:
+                    current = read_pepper_file(file, create=True) or b""
+                self._peppers[pepper_id(current)] = current
+                self._pepper = current
+            return self._pepper
 
     # -------------------------------------------------------------- connection
 
@@ -202,8 +353,27 @@ class PartnerStore:
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA busy_timeout=10000")
             db.executescript(SCHEMA)
+            self._migrate(db)
             self._db = db
         return self._db
+
+    @staticmethod
+    def _migrate(db: sqlite3.Connection) -> None:
+        def has_visitor() -> bool:
+            return any(r[1] == "visitor" for r in db.execute("PRAGMA table_info(requests)"))
+
+        if not has_visitor():
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                if not has_visitor():  # another process may have just done it
+                    for statement in MIGRATE_VISITOR.split(";"):
+                        if statement.strip():
+                            db.execute(statement)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        db.execute("CREATE INDEX IF NOT EXISTS requests_visitor ON requests(partner_id, visitor, admitted, ts)")
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -252,7 +422,7 @@ class PartnerStore:
             raise PartnerError("quotas: --per-minute and --per-day must be at least 1")
         partner_id = secrets.token_hex(6)
         secret = secrets.token_urlsafe(32)
-        key_hash = hash_secret(secret)
+        key_hash = hash_secret(secret, self._current_pepper())
         try:
             with self._tx() as db:
                 db.execute(
@@ -287,26 +457,76 @@ class PartnerStore:
         return partner
 
     def verify(self, key: str | None) -> Partner | None:
-        """The active partner holding this key, or None (unknown, malformed or revoked)."""
-        key = key or ""
-        match = _KEY.match(key)
+        """The active partner holding this key, or None (unknown, malformed, revoked or throttled)."""
+        return self.check_key(key).partner
+
+    def address_retry_after(self, address: str | None) -> int:
+        """Seconds this client address must wait after too many failed key checks; 0 = none."""
+        return self._failed_addresses.retry_after(client_subject(address)) if address else 0
+
+    def check_key(self, key: str | None, address: str | None = None) -> KeyCheck:
+        """Check a partner key sent from `address` (None: not counted per address).
+
+        Throttled (`retry_after` > 0, nothing checked) once the address has had too many
+        failures; a key id with too many failures gets only the cheap check (HMAC): its
+        right secret passes, a wrong one or a legacy scrypt hash is refused as throttled.
+        """
+        subject = client_subject(address) if address else None
+        if subject is not None:
+            wait = self._failed_addresses.retry_after(subject)
+            if wait:
+                return KeyCheck(None, wait)
+        match = _KEY.match(key or "")
         if match is None:
-            return None
+            return self._failed(subject, None)
         partner_id, secret = match.groups()
         rows = self._query("SELECT * FROM partners WHERE id = ?", (partner_id,))
         if not rows or rows[0]["revoked"] is not None:
-            return None
-        stored = rows[0]["key_hash"]
-        fingerprint = hashlib.sha256(key.encode()).digest()
-        remembered = self._verified.get(fingerprint)
-        if remembered is None or not hmac.compare_digest(remembered, stored):
-            if not check_secret(secret, stored):
-                return None
-            with self._lock:
-                if len(self._verified) >= 4096:
-                    self._verified.clear()
-                self._verified[fingerprint] = stored
-        return _row_to_partner(rows[0])
+            return self._failed(subject, None)
+        stored: str = rows[0]["key_hash"]
+        id_wait = self._failed_ids.retry_after(partner_id)
+        if stored.startswith(f"{HMAC_ALGO}$"):
+            ok, current = self._check_hmac(secret, stored)
+        elif id_wait:
+            return KeyCheck(None, id_wait)  # no scrypt for a key id under attack
+        else:
+            with self._scrypt:
+                ok, current = check_scrypt(secret, stored), False
+        if not ok:
+            return KeyCheck(None, id_wait) if id_wait else self._failed(subject, partner_id)
+        if not current:  # scrypt, or another pepper: re-hash with the current one
+            with self._tx() as db:
+                db.execute(
+                    "UPDATE partners SET key_hash = ? WHERE id = ? AND key_hash = ?",
+                    (hash_secret(secret, self._current_pepper()), partner_id, stored),
+                )
+        return KeyCheck(_row_to_partner(rows[0]))
+
+    def _check_hmac(self, secret: str, stored: str) -> tuple[bool, bool]:
+        """(whether `secret` matches, whether `stored` uses the current pepper)."""
+        current = self._current_pepper()
+        try:
+            _, pid, digest = stored.split("$")
+            expected = base64.b64decode(digest, validate=True)
+        except ValueError:
+            return False, True
+        pepper = self._peppers.get(pid)
+        if pepper is None:
+            log.warning(
+                "a partner key hash names pepper %s, which this server does not have "
+                "(ASSISTANT_KEY_PEPPER changed and the state dir's key_pepper is gone?)",
+                pid,
+            )
+            return False, True
+        actual = hmac.new(pepper, secret.encode(), hashlib.sha256).digest()
+        return hmac.compare_digest(actual, expected), pepper == current
+
+    def _failed(self, subject: str | None, partner_id: str | None) -> KeyCheck:
+        if subject is not None:
+            self._failed_addresses.fail(subject)
+        if partner_id is not None:
+            self._failed_ids.fail(partner_id)
+        return KeyCheck(None)
 
     def origin_known(self, origin: str | None) -> bool:
         """Whether any active partner allows this origin (for CORS preflights)."""
@@ -316,55 +536,109 @@ class PartnerStore:
 
     # ------------------------------------------------------------------ quotas
 
-    def admit(self, partner: Partner, origin: str | None = None) -> Admission:
-        """Count one request against the partner's quotas, or refuse it with a retry time.
+    def visitor_id(self, address: str) -> str:
+        """What the usage log keeps of a client address: a keyed hash of its subject."""
+        subject = client_subject(address).encode()
+        return hmac.new(self._current_pepper(), b"visitor\0" + subject, hashlib.sha256).hexdigest()[:24]
 
-        Either way the request is logged; call `finish` with its status and latency.
+    def admit(self, partner: Partner, origin: str | None = None, visitor: str | None = None) -> Admission:
+        """Count one request against the partner's quotas and, when `visitor` (a client
+        address) is given, against that visitor's; or refuse it with a retry time.
+
+        An admitted request is logged: call `finish` with its status and latency. A refused
+        one only adds to the day's refusal count (its `request_id` is 0).
         """
+        vid = self.visitor_id(visitor) if visitor else None
         now = self.clock()
-        day_start = math.floor(now / DAY_S) * DAY_S
         with self._tx() as db:
-            recent = [
-                r[0]
-                for r in db.execute(
-                    "SELECT ts FROM requests WHERE partner_id = ? AND admitted = 1 AND ts > ? ORDER BY ts",
-                    (partner.id, now - WINDOW_S),
-                )
-            ]
-            today = db.execute(
-                "SELECT COUNT(*) FROM requests WHERE partner_id = ? AND admitted = 1 AND ts >= ?",
-                (partner.id, day_start),
-            ).fetchone()[0]
-            retry, reason = 0.0, ""
-            if today >= partner.per_day:
-                retry, reason = day_start + DAY_S - now, f"{partner.per_day} requests per day"
-            elif len(recent) >= partner.per_minute:
-                # The window frees a slot when the oldest request that keeps it full leaves it.
-                oldest = recent[len(recent) - partner.per_minute]
-                retry, reason = oldest + WINDOW_S - now, f"{partner.per_minute} requests per minute"
-            ok = not reason
+            self._prune(db, now)
+            waits = [(*w, "partner") for w in self._quota_wait(db, partner.id, None, now, partner.per_minute, partner.per_day)]
+            if vid is not None:
+                waits += [
+                    (retry, f"{reason} from one visitor", "visitor")
+                    for retry, reason in self._quota_wait(
+                        db, partner.id, vid, now, self.visitor_per_minute, self.visitor_per_day
+                    )
+                ]
+            if waits:
+                retry, reason, scope = max(waits)
+                self._count_refusal(db, partner.id, 429, f"quota-{scope}", now)
+                return Admission(False, 0, max(1, math.ceil(retry)), reason, scope)
             cur = db.execute(
-                "INSERT INTO requests (partner_id, ts, admitted, status, origin) VALUES (?, ?, ?, ?, ?)",
-                (partner.id, now, int(ok), None if ok else 429, origin),
+                "INSERT INTO requests (partner_id, ts, admitted, origin, visitor) VALUES (?, ?, 1, ?, ?)",
+                (partner.id, now, origin, vid),
             )
             request_id = int(cur.lastrowid or 0)
-        return Admission(ok, request_id, 0 if ok else max(1, math.ceil(retry)), reason)
+        return Admission(True, request_id)
+
+    @staticmethod
+    def _quota_wait(
+        db: sqlite3.Connection, partner_id: str, vid: str | None, now: float, per_minute: int, per_day: int
+    ) -> builtins.list[tuple[float, str]]:
+        """[(seconds until there is room, which limit)] when the quota is used up; [] when not."""
+        day_start = math.floor(now / DAY_S) * DAY_S
+        where = "partner_id = ? AND admitted = 1" + (" AND visitor = ?" if vid is not None else "")
+        args: tuple[str, ...] = (partner_id,) if vid is None else (partner_id, vid)
+        today = db.execute(f"SELECT COUNT(*) FROM requests WHERE {where} AND ts >= ?", (*args, day_start)).fetchone()[0]
+        if today >= per_day:
+            return [(day_start + DAY_S - now, f"{per_day} requests per day")]
+        recent = [
+            r[0]
+            for r in db.execute(
+                f"SELECT ts FROM requests WHERE {where} AND ts > ? ORDER BY ts", (*args, now - WINDOW_S)
+            )
+        ]
+        if len(recent) >= per_minute:
+            # The window frees a slot when the oldest request that keeps it full leaves it.
+            oldest = recent[len(recent) - per_minute]
+            return [(oldest + WINDOW_S - now, f"{per_minute} requests per minute")]
+        return []
 
     def finish(self, request_id: int, status: int, latency_ms: float) -> None:
+        if not request_id:
+            return
         with self._tx() as db:
             db.execute(
                 "UPDATE requests SET status = ?, latency_ms = ? WHERE id = ?",
                 (status, round(latency_ms, 1), request_id),
             )
 
-    def log(self, partner_id: str, status: int, latency_ms: float, origin: str | None = None) -> None:
-        """Log a request refused before the quota check (403, 422): not counted against quotas."""
+    def log_refusal(self, partner_id: str, status: int, reason: str) -> None:
+        """Count a request of this partner refused before its quota check (403, 413, 422, 503).
+
+        One counter per UTC day, partner, status and reason (a short word of our own, e.g.
+        `origin`, `body`; anything else is counted as `other`): nothing of the request is kept.
+        """
+        now = self.clock()
         with self._tx() as db:
-            db.execute(
-                "INSERT INTO requests (partner_id, ts, admitted, status, latency_ms, origin)"
-                " VALUES (?, ?, 0, ?, ?, ?)",
-                (partner_id, self.clock(), status, round(latency_ms, 1), origin),
-            )
+            self._prune(db, now)
+            self._count_refusal(db, partner_id, status, reason, now)
+
+    @staticmethod
+    def _count_refusal(db: sqlite3.Connection, partner_id: str, status: int, reason: str, now: float) -> None:
+        db.execute(
+            "INSERT INTO refusals (day, partner_id, status, reason, count, last) VALUES (?, ?, ?, ?, 1, ?)"
+            " ON CONFLICT (day, partner_id, status, reason) DO UPDATE SET count = count + 1, last = excluded.last",
+            (int(now // DAY_S) * int(DAY_S), partner_id, status, reason if _REASON.match(reason) else "other", now),
+        )
+
+    # --------------------------------------------------------------- retention
+
+    def prune(self) -> tuple[int, int]:
+        """Delete usage records older than `retention_days`; (requests, refusal counters) deleted."""
+        with self._tx() as db:
+            self._pruned = -math.inf
+            return self._prune(db, self.clock())
+
+    def _prune(self, db: sqlite3.Connection, now: float) -> tuple[int, int]:
+        if now - self._pruned < PRUNE_EVERY_S:
+            return 0, 0
+        self._pruned = now
+        cutoff = now - self.retention_days * DAY_S
+        requests = db.execute("DELETE FROM requests WHERE ts < ?", (cutoff,)).rowcount
+        # A day's counter goes once the whole day is older than the cutoff.
+        refusals = db.execute("DELETE FROM refusals WHERE day + ? <= ?", (DAY_S, cutoff)).rowcount
+        return requests, refusals
 
     # ------------------------------------------------------------------- usage
 
@@ -373,21 +647,33 @@ class PartnerStore:
         since = since if since is not None else 0.0
         day_start = math.floor(self.clock() / DAY_S) * DAY_S
         rows: builtins.list[UsageRow] = []
+        since_day = math.floor(since / DAY_S) * DAY_S  # refusals are counted per day
         for p in self.list():
             reqs = self._query(
                 "SELECT ts, admitted, status, latency_ms FROM requests WHERE partner_id = ? AND ts >= ?",
                 (p.id, since),
             )
-            statuses = [r["status"] for r in reqs]
+            counted = {
+                int(r["status"]): (int(r["n"]), float(r["last"]))
+                for r in self._query(
+                    "SELECT status, SUM(count) AS n, MAX(last) AS last FROM refusals"
+                    " WHERE partner_id = ? AND day >= ? GROUP BY status",
+                    (p.id, since_day),
+                )
+            }
+            by_status = Counter(r["status"] for r in reqs)
+            for status, (n, _) in counted.items():
+                by_status[status] += n
             answered = sorted(
                 float(r["latency_ms"])
                 for r in reqs
                 if r["status"] is not None and 200 <= r["status"] < 300 and r["latency_ms"] is not None
             )
-            ok = sum(1 for s in statuses if s is not None and 200 <= s < 300)
-            refused = statuses.count(403)
-            limited = statuses.count(429)
-            in_flight = statuses.count(None)
+            total = sum(by_status.values())
+            ok = sum(n for s, n in by_status.items() if s is not None and 200 <= s < 300)
+            refused = by_status[403]
+            limited = by_status[429]
+            in_flight = by_status[None]
             today = self._query(
                 "SELECT COUNT(*) FROM requests WHERE partner_id = ? AND admitted = 1 AND ts >= ?",
                 (p.id, day_start),
@@ -397,17 +683,17 @@ class PartnerStore:
                     partner_id=p.id,
                     name=p.name,
                     active=p.active,
-                    requests=len(reqs),
+                    requests=total,
                     answered=ok,
                     refused=refused,
                     limited=limited,
-                    failed=len(reqs) - ok - refused - limited - in_flight,
+                    failed=total - ok - refused - limited - in_flight,
                     avg_ms=round(sum(answered) / len(answered), 1) if answered else None,
                     p95_ms=answered[min(len(answered) - 1, math.ceil(0.95 * len(answered)) - 1)]
                     if answered
                     else None,
                     today=int(today),
-                    last=max((float(r["ts"]) for r in reqs), default=None),
+                    last=max([float(r["ts"]) for r in reqs] + [last for _, last in counted.values()], default=None),
                 )
             )
         return rows

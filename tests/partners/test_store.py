@@ -14,7 +14,7 @@ from click.testing import CliRunner, Result
 from assistant.cli.partners import partners_cli
 from assistant.partners.errors import PartnerError
 from assistant.partners.origins import normalize_origin, request_origin
-from assistant.partners.store import DAY_S, PartnerStore, hash_secret
+from assistant.partners.store import DAY_S, PartnerStore, hash_secret, pepper_id
 
 KEY = re.compile(r"^ttw_[0-9a-f]{12}_[A-Za-z0-9_-]{43}$")
 T0 = 1_767_225_600.0 + 8 * 3600  # 2026-01-01 08:00 UTC
@@ -89,16 +89,18 @@ def test_keys_are_hashed_at_rest(store: PartnerStore, tmp_path: Path) -> None:
     _, key = store.add("acme", ["https://acme.example"])
     secret = key.split("_", 2)[2]
     stored = store._query("SELECT key_hash FROM partners")[0][0]
-    assert stored.startswith("scrypt$16384$8$1$")
+    pepper = (tmp_path / "state" / "key_pepper").read_text().strip().encode()
+    assert stored == hash_secret(secret, pepper)
+    assert stored.startswith(f"hmac-sha256${pepper_id(pepper)}$")
     store.close()
-    for f in (tmp_path / "state").iterdir():  # the database and its WAL files
+    for f in (tmp_path / "state").iterdir():  # the database, its WAL files, the pepper
         raw = f.read_bytes()
         assert secret.encode() not in raw, f
         assert key.encode() not in raw, f
 
 
-def test_the_salt_differs_per_key() -> None:
-    assert hash_secret("same secret") != hash_secret("same secret")
+def test_the_pepper_differs_per_server() -> None:
+    assert hash_secret("same secret", b"a" * 32) != hash_secret("same secret", b"b" * 32)
 
 
 def test_the_database_uses_wal(store: PartnerStore) -> None:
@@ -307,8 +309,8 @@ def test_usage_report(store: PartnerStore, clock: Clock) -> None:
         a = store.admit(partner, "https://acme.example")
         store.finish(a.request_id, 200, latency)
     limited = store.admit(partner, "https://acme.example")
-    store.finish(limited.request_id, 429, 1.0)
-    store.log(pid, 403, 2.0, "https://evil.example")
+    assert not limited.ok and limited.request_id == 0  # counted, not logged as a row
+    store.log_refusal(pid, 403, "origin")
     failed = store.admit(store.get(quiet))
     store.finish(failed.request_id, 503, 5.0)
     rows = {r.name: r for r in store.usage()}
@@ -428,4 +430,4 @@ def test_sqlite_file_is_a_plain_database(store: PartnerStore) -> None:
     store.close()
     with sqlite3.connect(store.path) as db:
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert {"partners", "requests"} <= tables
+    assert {"partners", "requests", "refusals"} <= tables

@@ -1,9 +1,10 @@
 """The app's error handlers: every error is JSON `{"detail": …}` with the right status.
 
 An `AssistantError` answers with its own status and headers (503 + `Retry-After` for
-`Unavailable` and a full queue, 422 for `InvalidInput`, 404 for `NotFound`, …);
-validation errors list each field and what is wrong, without echoing the input. The
-OpenAI-compatible router renders the same errors in OpenAI's shape itself.
+`Unavailable` and a full queue, 422 for `InvalidInput`, 404 for `NotFound`, …), a 5xx's
+words without the server's file paths; validation errors list each field and what is
+wrong, without echoing the input. The OpenAI-compatible router renders the same errors in
+OpenAI's shape itself.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from assistant.errors import AssistantError
+from assistant.errors import AssistantError, without_paths
 
 NOT_JSON = "body: not valid JSON; send a UTF-8 JSON object."
 
@@ -52,7 +53,10 @@ def add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(AssistantError)
     async def assistant_error(request: Request, exc: AssistantError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=exc.status, headers=exc.headers())
+        # A server-side failure's words may quote a file (an index file, a model): not for clients.
+        assistant = getattr(request.app.state, "assistant", None)
+        detail = str(exc) if exc.status < 500 or assistant is None else without_paths(str(exc), assistant.settings)
+        return JSONResponse({"detail": detail}, status_code=exc.status, headers=exc.headers())
 
 
 def _plain(errors: Sequence[Any]) -> list[dict[str, Any]]:

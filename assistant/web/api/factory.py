@@ -1,7 +1,8 @@
 """The FastAPI application factory: state built once, routers, middleware, Gradio at /ui.
 
-Outside `ASSISTANT_ENV=development` the app refuses to start without a real admin token,
-which `POST /v1/admin/reindex` requires as `Authorization: Bearer <token>`.
+Outside `ASSISTANT_ENV=development` the app refuses to start without a real admin token
+(which `POST /v1/admin/reindex` requires as `Authorization: Bearer <token>`) and real API
+keys, and serves no /docs, /redoc or /openapi.json unless `ASSISTANT_PUBLIC_DOCS=true`.
 """
 
 from __future__ import annotations
@@ -11,21 +12,34 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.types import Scope
 
-from assistant.errors import Unavailable
+from assistant.errors import Unavailable, without_paths
+from assistant.partners.origins import request_origin
 from assistant.service import Assistant
 from assistant.settings import Settings
 from assistant.web.api.auth import api_key_dependencies
 from assistant.web.api.errors import add_error_handlers
-from assistant.web.api.middleware import BodyLimitMiddleware, document_body_limit, security_headers
+from assistant.web.api.middleware import (
+    BodyLimitMiddleware,
+    ClosedUploadsMiddleware,
+    document_body_limit,
+    security_headers,
+)
 from assistant.web.api.routers import admin, centers, chat, documents, health, openai_compat, search, widget
 
 log = logging.getLogger(__name__)
 
 PLACEHOLDER_TOKENS = {"changeme", "admin", "secret", "password", "token", "example", "placeholder", "default"}
 MIN_ADMIN_TOKEN_CHARS = 16
+# API keys are configured, never typed: 24 characters is what token_urlsafe(18) gives (144 bits).
+MIN_API_KEY_CHARS = 24
+PLACEHOLDER_KEYS = PLACEHOLDER_TOKENS | {"test", "key", "apikey", "mykey", "yourkey", "demo", "dev"}
+PLACEHOLDER_KEY_WORDS = ("changeme", "replace", "example", "placeholder", "password", "yourkey", "apikeyhere")
+MAKE_A_KEY = "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
 
 
 class InsecureSettings(Unavailable):
@@ -54,9 +68,50 @@ def check_admin_token(settings: Settings) -> None:
         return
     raise InsecureSettings(
         f"ASSISTANT_ENV={settings.env} but ASSISTANT_ADMIN_TOKEN {problem}: set it to a long random "
-        "secret (python -c 'import secrets; print(secrets.token_urlsafe(32))'), or use "
-        "ASSISTANT_ENV=development on a machine of your own."
+        f"secret ({MAKE_A_KEY}), or use ASSISTANT_ENV=development on a machine of your own."
     )
+
+
+def check_api_keys(settings: Settings) -> None:
+    """Outside development, refuse no API keys, a placeholder or short one, or one equal to the admin token.
+
+    The message names the setting and the key's position in the list, never the key.
+    """
+    if settings.env == "development":
+        return
+    keys = settings.api_key_list
+    admin = settings.admin_token.get_secret_value().strip() if settings.admin_token else ""
+    problem = ""
+    if not keys:
+        problem = "is not set, so every /v1 route would be open to anyone"
+    for number, key in enumerate(keys, start=1):
+        squashed = "".join(ch for ch in key.lower() if ch.isalnum())
+        which = f"key {number} of {len(keys)}" if len(keys) > 1 else "the key"
+        if (
+            squashed in PLACEHOLDER_KEYS
+            or any(word in squashed for word in PLACEHOLDER_KEY_WORDS)
+            or (key.startswith("<") and key.endswith(">"))
+            or len(set(squashed)) < 8  # xxxx-xxxx-…, 000000…, abcabcabc…
+        ):
+            problem = f"has a placeholder ({which})"
+        elif len(key) < MIN_API_KEY_CHARS:
+            problem = f"has a key shorter than {MIN_API_KEY_CHARS} characters ({which})"
+        elif admin and key == admin:
+            problem = f"repeats ASSISTANT_ADMIN_TOKEN ({which}): an API key must not be the admin token"
+        if problem:
+            break
+    if problem:
+        raise InsecureSettings(
+            f"ASSISTANT_ENV={settings.env} but ASSISTANT_API_KEYS {problem}: set it to one or more "
+            f"comma-separated long random keys ({MAKE_A_KEY}, one per client), or use "
+            "ASSISTANT_ENV=development on a machine of your own."
+        )
+
+
+def check_production(settings: Settings) -> None:
+    """Every start-up check for `ASSISTANT_ENV=production`; raises `InsecureSettings`."""
+    check_admin_token(settings)
+    check_api_keys(settings)
 
 
 def create_app(
@@ -69,10 +124,11 @@ def create_app(
     owned = assistant is None
     if assistant is None:
         settings = settings or Settings()
-        check_admin_token(settings)  # before anything is loaded
+        check_production(settings)  # before anything is loaded
         assistant = Assistant.from_settings(settings, start_model=False)
     else:
-        check_admin_token(assistant.settings)
+        check_production(assistant.settings)
+    docs = assistant.settings.env == "development" or assistant.settings.public_docs
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -90,6 +146,9 @@ def create_app(
         summary="Cited answers about China's international technology transfer centers.",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
     )
     app.state.assistant = assistant
     app.include_router(health.router)  # /healthz, /readyz: always open
@@ -101,14 +160,20 @@ def create_app(
     # origins only), so no Bearer keys and no global CORS middleware.
     app.include_router(widget.router)
     app.include_router(admin.router)  # Bearer admin token only (not an API key)
-    app.add_middleware(BodyLimitMiddleware, limit=lambda: app.state.assistant.settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        limit=lambda: app.state.assistant.settings.max_body_bytes,
+        widget_limit=lambda: app.state.assistant.settings.widget_max_body_bytes,
+        widget_headers=widget_cors_headers,
+    )
+    app.add_middleware(ClosedUploadsMiddleware)  # Gradio's upload routes: the UI takes no files
     document_body_limit(app)
-    security_headers(app)  # CSP frame-ancestors 'self' on the API and UI
+    security_headers(app)  # outermost: nosniff, Referrer-Policy, frame-ancestors, relative redirects
     add_error_handlers(app)
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
-        return RedirectResponse("/ui/" if with_ui else "/docs")
+        return RedirectResponse("/ui/" if with_ui else "/docs" if docs else "/healthz")
 
     if with_ui:
         from assistant.web.ui.chat import mount_ui
@@ -127,9 +192,26 @@ def _warm_up(assistant: Assistant) -> None:
         try:
             start()
         except Exception as exc:  # reported by /readyz and in answers' notice
-            assistant.chat_error = str(exc)
+            assistant.chat_error = without_paths(str(exc), assistant.settings)
             log.error("local model failed to start: %s", exc)
 
     threading.Thread(target=run, name="model-warm-up", daemon=True).start()
 
 
+
+
+async def widget_cors_headers(scope: Scope) -> dict[str, str]:
+    """The CORS headers the widget router puts on its errors, for a 413 the middleware sends.
+
+    Like `widget._cors`: the page's origin is echoed only when some active partner allows
+    it, so a page that is not allowed cannot read the answer.
+    """
+    request = Request(scope)
+    raw = request.headers.get("origin")
+    origin = request_origin(raw)
+    if raw is None or origin is None:
+        return {"Vary": "Origin"}
+    store = widget.get_partners(request)
+    if not await run_in_threadpool(store.origin_known, origin):
+        return {"Vary": "Origin"}
+    return {"Access-Control-Allow-Origin": raw, "Access-Control-Expose-Headers": "Retry-After", "Vary": "Origin"}

@@ -85,7 +85,10 @@ def test_production_refuses_an_app_around_an_assistant(assistant: Assistant) -> 
 
 def test_production_starts_with_a_real_token(tmp_path: Path) -> None:
     settings = make_settings(
-        ASSISTANT_ENV="production", ASSISTANT_ADMIN_TOKEN=ADMIN, ASSISTANT_INDEX_DIR=tmp_path / "none"
+        ASSISTANT_ENV="production",
+        ASSISTANT_ADMIN_TOKEN=ADMIN,
+        ASSISTANT_API_KEYS=API_KEY,  # production also refuses to start without real API keys
+        ASSISTANT_INDEX_DIR=tmp_path / "none",
     )
     with TestClient(create_app(settings, with_ui=False)) as c:
         assert c.get("/healthz").status_code == 200

@@ -3,11 +3,19 @@
 Every widget request is checked in this order, each failure a JSON `{"detail": …}`:
 
 1. `Origin` present and a web origin, else 403;
-2. `X-Partner-Key` names an active partner, else 401;
-3. the Origin is on that partner's allowlist, else 403 (and no CORS header: the
-   browser hides the answer from a page that is not allowed);
+2. `X-Partner-Key` names an active partner, else 401; after too many failed key checks
+   from one client address (or for one key id, wrong secrets only) 429 with
+   `Retry-After`, without checking (see `assistant.partners.store`);
+3. the Origin is on that partner's allowlist, else 403 with one generic text (and no
+   CORS header: the browser hides the answer from a page that is not allowed);
 4. the body is a valid chat request, else 422;
-5. the partner's per-minute and per-day quotas have room, else 429 with `Retry-After`.
+5. the partner's per-minute and per-day quotas, and the visitor's below them, have
+   room, else 429 with `Retry-After`.
+
+The client address is the socket peer's, or with `ASSISTANT_TRUSTED_PROXY_HEADER` set
+(behind a reverse proxy) the right-most address of that header: the one the proxy
+appended, which a client cannot choose. Refusals of a known partner are counted per
+day and reason, never stored per request (`PartnerStore.log_refusal`).
 
 Then the answer streams exactly like `POST /v1/chat` (`token` events, one `done`).
 CORS is answered only for allowed origins, preflights included.
@@ -30,7 +38,7 @@ from starlette.concurrency import run_in_threadpool
 from assistant.admission import admit
 from assistant.errors import AssistantError
 from assistant.partners.origins import request_origin
-from assistant.partners.store import Partner, PartnerStore
+from assistant.partners.store import KeyCheck, Partner, PartnerStore
 from assistant.pipeline.answer import Turn
 from assistant.service import Assistant
 from assistant.web.api.errors import validation_detail
@@ -46,6 +54,7 @@ KEY_HEADER = "X-Partner-Key"
 ALLOWED_HEADERS = f"Content-Type, {KEY_HEADER}"
 PREFLIGHT_MAX_AGE = "600"
 MAX_BODY_BYTES = 4_000_000  # a message and 50 history turns of Chinese text fit
+NOT_ALLOWED = "This page's origin is not allowed to use the widget with this partner key."
 
 _store_lock = threading.Lock()
 
@@ -62,6 +71,29 @@ def get_partners(request: Request) -> PartnerStore:
                 store = PartnerStore.from_settings(assistant.settings)
                 state.partners = store
     return store
+
+
+def client_address(request: Request) -> str:
+    """The visitor's address: the right-most entry of the trusted proxy header when one is
+    configured (`ASSISTANT_TRUSTED_PROXY_HEADER`) and present, else the socket peer's."""
+    header: str | None = request.app.state.assistant.settings.trusted_proxy_header
+    if header:
+        values = ",".join(request.headers.getlist(header)).split(",")
+        last = values[-1].strip() if values else ""
+        if last:
+            return _strip_port(last)
+    peer = request.client.host if request.client else ""
+    return peer or "unknown"
+
+
+def _strip_port(address: str) -> str:
+    """`203.0.113.7:4711` -> `203.0.113.7`, `[2001:db8::1]:4711` -> `2001:db8::1`; else as is."""
+    if address.startswith("[") and "]" in address:
+        return address[1 : address.index("]")]
+    host, sep, port = address.rpartition(":")
+    if sep and port.isdigit() and host.count(":") == 0:
+        return host
+    return address
 
 
 # ---------------------------------------------------------------------- widget.js
@@ -111,7 +143,7 @@ async def widget_preflight(request: Request) -> Response:
     origin = request_origin(raw)
     store = get_partners(request)
     if raw is None or origin is None or not await run_in_threadpool(store.origin_known, origin):
-        return _error(403, f"Origin {raw or '(none)'} is not allowed to use the widget.")
+        return _error(403, "This page's origin is not allowed to use the widget.")
     return Response(
         status_code=204,
         headers={
@@ -138,7 +170,11 @@ async def widget_preflight(request: Request) -> Response:
         401: {"model": ErrorBody, "description": "Missing, unknown or revoked partner key."},
         403: {"model": ErrorBody, "description": "Origin missing or not allowed for this key."},
         422: {"model": ErrorBody},
-        429: {"model": ErrorBody, "description": "Over quota; `Retry-After` says when to retry."},
+        429: {
+            "model": ErrorBody,
+            "description": "Over the partner's or the visitor's quota, or too many failed key checks;"
+            " `Retry-After` says when to retry.",
+        },
         503: {"model": ErrorBody},
     },
     openapi_extra={
@@ -165,31 +201,40 @@ async def widget_chat(request: Request) -> Response:
     key = request.headers.get(KEY_HEADER, "").strip()
     if not key:
         return _error(401, f"{KEY_HEADER} header missing: set data-partner-key on the widget's script tag.", cors)
-    partner = await run_in_threadpool(store.verify, key)
+    address = client_address(request)
+    # A throttled address is answered here, without a thread or a database read.
+    check = KeyCheck(None, store.address_retry_after(address))
+    if not check.retry_after:
+        check = await run_in_threadpool(store.check_key, key, address)
+    if wait := check.retry_after:
+        return _error(
+            429,
+            f"Too many failed partner key checks; retry in {wait} s.",
+            {**cors, "Retry-After": str(wait)},
+        )
+    partner = check.partner
     if partner is None:
         return _error(401, "Partner key not valid or revoked; ask the assistant's operator for a key.", cors)
-
-    def ms() -> float:
-        return (time.perf_counter() - started) * 1000
-
     if not partner.allows(origin):
-        await run_in_threadpool(store.log, partner.id, 403, ms(), origin)
-        why = (
-            "this key has no allowed origins, so it serves nobody"
-            if not partner.origins
-            else f"allowed: {', '.join(partner.origins)}"
-        )
-        return _error(403, f"Origin {origin} is not allowed for this partner key ({why}).")
+        # Counted per day, not logged with the (attacker-chosen) Origin; the text names no origin.
+        await run_in_threadpool(store.log_refusal, partner.id, 403, "origin")
+        return _error(403, NOT_ALLOWED)
     cors = _cors(raw)
     try:
-        return await _answer(request, store, partner, origin, cors, started)
+        return await _answer(request, store, partner, origin, address, cors, started)
     except Exception:  # never a bare 500 without CORS headers: the widget could not read it
         log.exception("widget chat failed")
         return _error(500, "The answer failed on the server; try again.", cors)
 
 
 async def _answer(
-    request: Request, store: PartnerStore, partner: Partner, origin: str, cors: dict[str, str], started: float
+    request: Request,
+    store: PartnerStore,
+    partner: Partner,
+    origin: str,
+    address: str,
+    cors: dict[str, str],
+    started: float,
 ) -> Response:
     def ms() -> float:
         return (time.perf_counter() - started) * 1000
@@ -197,24 +242,24 @@ async def _answer(
     assistant: Assistant = request.app.state.assistant
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        await run_in_threadpool(store.log, partner.id, 413, ms(), origin)
+        await run_in_threadpool(store.log_refusal, partner.id, 413, "body")
         return _error(413, f"body: at most {MAX_BODY_BYTES} bytes.", cors)
     body, problem = _parse(await request.body())
     if body is None:
-        await run_in_threadpool(store.log, partner.id, 422, ms(), origin)
+        await run_in_threadpool(store.log_refusal, partner.id, 422, "body")
         return _error(422, problem, cors)
     try:
         turn = admit(assistant, body.message, [Turn(t.role, t.content) for t in body.history])
     except AssistantError as exc:
-        await run_in_threadpool(store.log, partner.id, exc.status, ms(), origin)
+        await run_in_threadpool(store.log_refusal, partner.id, exc.status, "busy")
         return _error(exc.status, str(exc), {**cors, **exc.headers()})
-    admission = await run_in_threadpool(store.admit, partner, origin)
+    admission = await run_in_threadpool(store.admit, partner, origin, address)
     if not admission.ok:
         turn.release()
-        await run_in_threadpool(store.finish, admission.request_id, 429, ms())
+        whose = "this visitor" if admission.scope == "visitor" else "this partner"
         return _error(
             429,
-            f"Quota exceeded for this partner ({admission.reason}); retry in {admission.retry_after} s.",
+            f"Quota exceeded for {whose} ({admission.reason}); retry in {admission.retry_after} s.",
             {**cors, "Retry-After": str(admission.retry_after)},
         )
 

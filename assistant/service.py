@@ -10,26 +10,40 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from assistant.admission import check_text
 from assistant.centers.cache import DirectoryCache
 from assistant.centers.chat import looks_like_recommendation, recommendation_answer
 from assistant.centers.model import DirectoryError
-from assistant.errors import NotFound, Unavailable, without_paths
+from assistant.errors import Busy, InvalidInput, NotFound, Unavailable, without_paths
 from assistant.llm import build_chat_model
 from assistant.llm.base import ChatModel, ChatModelError
 from assistant.llm.queue import ChatQueue
 from assistant.pipeline.answer import AnswerEngine, DoneEvent, Event, TokenEvent, Turn
-from assistant.pipeline.chunking import ChunkerConfig
+from assistant.pipeline.answerability import load_answer_kinds
+from assistant.pipeline.chunking import ChunkerConfig, tiktoken_counter
 from assistant.pipeline.corpus import CorpusError
 from assistant.pipeline.domain import load_domain
 from assistant.pipeline.embedding import Embedder, USEEmbedder
 from assistant.pipeline.index import IndexProblem, ingest, load_snapshot, store_factory_for
 from assistant.pipeline.prompts import load_prompts
 from assistant.pipeline.retrieve import Filters, HybridRetriever
+from assistant.pipeline.translation import (
+    NO_BACKEND,
+    SCRIPT_BACKEND,
+    TARGETS,
+    Translation,
+    TranslationCache,
+    clean_output,
+    in_script,
+    translation_messages,
+    translation_tokens,
+)
 from assistant.settings import Settings
+from assistant.text import detect_language
 from assistant.types import Answer, Document, SearchHit
 
 log = logging.getLogger(__name__)
@@ -78,6 +92,7 @@ class Assistant:
         self.chat_model = chat_model
         self.chat_error = chat_error
         self.prompts = load_prompts(settings.prompts_dir)
+        self.kinds = load_answer_kinds(settings.prompts_dir)
         self.domain = load_domain(settings.corpus_dir)
         self._open_store = store_factory_for(
             settings.index_dir, settings.chroma_host, settings.chroma_port
@@ -117,8 +132,11 @@ class Assistant:
             HybridRetriever(snapshot, self.embedder, synonyms=self.domain.synonyms),
             self.chat_model,
             self.prompts,
+            kinds=self.kinds,
             k=self.settings.retrieval_k,
             max_answer_tokens=self.settings.max_answer_tokens,
+            prompt_tokens=self.settings.answer_prompt_tokens,
+            count_tokens=_token_counter(),
             names=self.domain.names,
         )
         with self._lock:
@@ -241,3 +259,56 @@ class Assistant:
             return DocumentInfo(snapshot.documents[doc_id], len(snapshot.manifest.documents[doc_id]["chunks"]))
         raise NotFound(f"No document with id {doc_id!r}. GET /v1/documents lists the ids.")
 
+    # ------------------------------------------------------------------ translation
+
+    def translate(self, text: str, target: str) -> Translation:
+        """`text` machine-translated into `target` (`en`, `zh-Hans`, `zh-Hant`), to read a quote.
+
+        Chinese to either Chinese script is an OpenCC conversion and English to English
+        the text itself: no model. Otherwise the chat model translates (its queue applies:
+        a full one is `ChatQueueFull`, 503 with Retry-After), and the result is kept in a
+        bounded LRU keyed by (text, target).
+        """
+        check_text(text, field="text", limit=self.settings.max_message_chars)
+        if target not in TARGETS:
+            raise InvalidInput(f"target: must be one of {', '.join(TARGETS)} (got {target!r}).", field="target")
+        cache: TranslationCache | None = self.__dict__.get("_translations")
+        if cache is None:  # setdefault: threads racing here all get the same cache
+            cache = self.__dict__.setdefault("_translations", TranslationCache())
+        if (cached := cache.get(text, target)) is not None:
+            return cached
+        source = detect_language(text)
+        if source == "en" and target == "en":
+            return Translation(text, target, source, NO_BACKEND)
+        if source != "en" and target != "en":
+            return Translation(in_script(text, target), target, source, SCRIPT_BACKEND)
+        model = self.chat_model
+        if model is None:
+            why = f"none is available ({self.chat_error})" if self.chat_error else "none is configured (ASSISTANT_LLM=extractive)"
+            raise Unavailable(
+                f"Machine translation needs a chat model and {why}: set ASSISTANT_LLM=local "
+                "(the bundled model) or ASSISTANT_LLM=openai (with OPENAI_API_KEY or OPENAI_BASE_URL) and restart."
+            )
+        try:
+            raw = model.complete(translation_messages(self.prompts, text, target), max_tokens=translation_tokens(text))
+        except Busy:  # a full queue: 503 with Retry-After, as it is
+            raise
+        except ChatModelError as exc:
+            raise Unavailable(f"The translation failed: {without_paths(str(exc), self.settings)}") from exc
+        translation = clean_output(raw, target)
+        if not translation:
+            raise Unavailable("The translation failed: the chat model returned no text. Try again.")
+        result = Translation(translation, target, source, model.backend)
+        cache.put(text, target, result)
+        return result
+
+
+def _token_counter() -> Callable[[str], int] | None:
+    """tiktoken's counter when its encoding is cached offline; otherwise a rough estimate."""
+    try:
+        count = tiktoken_counter()
+        count("probe")
+        return count
+    except Exception as exc:  # no tiktoken cache offline
+        log.warning("tiktoken unavailable, prompt sizes are estimated from characters: %s", exc)
+        return None

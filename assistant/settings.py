@@ -62,6 +62,17 @@ class Settings(BaseSettings):
     # each wait: to connect, for the first token, between tokens).
     llm_deadline: float = Field(300.0, alias="ASSISTANT_LLM_DEADLINE", gt=0)
     max_answer_tokens: int = Field(400, alias="ASSISTANT_MAX_ANSWER_TOKENS", ge=16, le=8192)
+    # The answer prompt's size: fixed instructions, the question and as many evidence
+    # sentences as fit (tiktoken cl100k tokens; a small model reads fewer tokens faster).
+    answer_prompt_tokens: int = Field(700, alias="ASSISTANT_ANSWER_PROMPT_TOKENS", ge=200, le=32768)
+    # How an OpenAI-compatible endpoint is asked for the structured answer: `json_schema`
+    # (OpenAI structured outputs, vLLM), `json_object` (JSON mode), `llama`
+    # (llama-cpp-python's server: a schema inside json_object) or `none` (prompt only).
+    llm_json: Literal["json_schema", "json_object", "llama", "none"] = Field("json_schema", alias="ASSISTANT_LLM_JSON")
+    # The bundled model: `prompt` asks for the JSON answer in the prompt and parses it
+    # (free text if it fails); `grammar` constrains sampling with llama.cpp's JSON-schema
+    # grammar, always valid JSON but measured 2.4x slower on 2 cores (benchmarks/chat_latency.py).
+    local_json: Literal["prompt", "grammar"] = Field("prompt", alias="ASSISTANT_LOCAL_JSON")
     # Chats the model answers at once: 0 = the backend's own (local: 1, the llama server
     # answers one request at a time; openai: 8).
     llm_concurrency: int = Field(0, alias="ASSISTANT_LLM_CONCURRENCY", ge=0, le=256)

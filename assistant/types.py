@@ -67,6 +67,19 @@ class SearchHit:
             "heading": self.chunk.heading,
         }
 
+    def as_source(self, n: int) -> dict[str, Any]:
+        """The passage as a source card: what a face shows while the answer is written."""
+        return {
+            "n": n,
+            "chunk_id": self.chunk.chunk_id,
+            "doc_id": self.document.doc_id,
+            "title": self.document.title,
+            "kind": self.document.kind,
+            "published": self.document.published,
+            "page": None,  # set for paged formats (PDF) where the chunk knows its page
+            "text": self.chunk.text,
+        }
+
 
 @dataclass(frozen=True)
 class Quote:
@@ -105,6 +118,8 @@ class Answer:
     backend: str = "extractive"
     notice: str | None = None
     query: str | None = None
+    # When the documents do not answer: the closest things they do state (cited).
+    related: list[Citation] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -112,6 +127,7 @@ class Answer:
             "citations": [c.as_dict() for c in self.citations],
             "grounded": self.grounded,
             "backend": self.backend,
+            "related": [c.as_dict() for c in self.related],
         }
         if self.notice:
             data["notice"] = self.notice

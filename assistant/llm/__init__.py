@@ -35,6 +35,7 @@ def build_chat_model(settings: Settings, *, start_local: bool = True) -> ChatMod
             timeout=settings.llm_timeout,
             queue=queue_for(settings, "openai"),
             deadline=settings.llm_deadline,
+            json_mode=settings.llm_json,
         )
     return LocalChatModel(settings, start=start_local)
 

@@ -7,7 +7,7 @@ extractive. Error messages name the endpoint without credentials and never carry
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 from assistant.errors import AssistantError
@@ -26,7 +26,12 @@ class ChatModel(Protocol):
     @property
     def backend(self) -> str: ...
 
-    def stream(self, messages: list[Message], *, max_tokens: int) -> Iterator[str]: ...
+    def stream(
+        self, messages: list[Message], *, max_tokens: int, schema: dict[str, Any] | None = None
+    ) -> Iterator[str]:
+        """The answer's text as it arrives; with `schema`, JSON following it where the
+        backend can constrain its output (otherwise free text, which callers handle)."""
+        ...
 
     def complete(self, messages: list[Message], *, max_tokens: int) -> str: ...
 

@@ -19,11 +19,13 @@ import math
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 from assistant.llm.base import ChatModelError, Message, _describe, _redact, _safe_url
 from assistant.llm.guard import _guarded
 from assistant.llm.queue import ChatQueue
+
+JsonMode = Literal["json_schema", "json_object", "llama", "none"]
 
 
 class OpenAIChatModel:
@@ -39,6 +41,7 @@ class OpenAIChatModel:
         backend: str = "openai",
         queue: ChatQueue | None = None,
         deadline: float | None = None,
+        json_mode: JsonMode = "json_schema",
     ) -> None:
         self._base_url = base_url
         self._api_key = api_key
@@ -49,12 +52,29 @@ class OpenAIChatModel:
         self._client: Any = None
         self._lock = threading.Lock()
         self.queue = queue
+        self.json_mode = json_mode
 
     @property
     def backend(self) -> str:
         return self._backend
 
-    def _llm(self, max_tokens: int):  # type: ignore[no-untyped-def]
+    def response_format(self, schema: dict[str, Any] | None) -> dict[str, Any] | None:
+        """What to send as `response_format` for `schema` (None: ask for free text).
+
+        `json_schema` is OpenAI's structured output (vLLM and recent servers take it too);
+        `llama` is llama-cpp-python's server, which takes a schema inside `json_object`
+        and turns it into a grammar; `json_object` is plain JSON mode; `none` sends
+        nothing and the prompt alone asks for JSON.
+        """
+        if schema is None or self.json_mode == "none":
+            return None
+        if self.json_mode == "llama":
+            return {"type": "json_object", "schema": schema}
+        if self.json_mode == "json_object":
+            return {"type": "json_object"}
+        return {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema, "strict": True}}
+
+    def _llm(self, max_tokens: int, schema: dict[str, Any] | None = None):  # type: ignore[no-untyped-def]
         from langchain.chat_models import init_chat_model
 
         if not self._model:
@@ -75,23 +95,30 @@ class OpenAIChatModel:
                     max_retries=0,
                     streaming=True,
                 )
-        return self._client.bind(max_tokens=max_tokens)
+        response_format = self.response_format(schema)
+        if response_format is None:
+            return self._client.bind(max_tokens=max_tokens)
+        # Through `extra_body`: LangChain would route a `response_format` argument to the
+        # SDK's parse helper, which does not know llama.cpp's schema-in-json_object form.
+        return self._client.bind(max_tokens=max_tokens, extra_body={"response_format": response_format})
 
-    def stream(self, messages: list[Message], *, max_tokens: int) -> Iterator[str]:
+    def stream(
+        self, messages: list[Message], *, max_tokens: int, schema: dict[str, Any] | None = None
+    ) -> Iterator[str]:
         if self.queue is None:
-            yield from self._stream(messages, max_tokens)
+            yield from self._stream(messages, max_tokens, schema)
             return
         with self.queue.turn():
-            yield from self._stream(messages, max_tokens)
+            yield from self._stream(messages, max_tokens, schema)
 
-    def _stream(self, messages: list[Message], max_tokens: int) -> Iterator[str]:
+    def _stream(self, messages: list[Message], max_tokens: int, schema: dict[str, Any] | None = None) -> Iterator[str]:
         where = _safe_url(self._base_url)
         deadline = time.monotonic() + self._deadline if self._deadline else math.inf
         finished = False
         got_text = False
         chunks: Iterator[Any] | None = None
         try:
-            chunks = iter(self._llm(max_tokens).stream(_to_lc(_guarded(messages))))
+            chunks = iter(self._llm(max_tokens, schema).stream(_to_lc(_guarded(messages))))
             for chunk in chunks:
                 if chunk.response_metadata.get("finish_reason"):
                     finished = True

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from assistant.llm.base import ChatModelError, Message
 from assistant.llm.endpoint import OpenAIChatModel
@@ -68,6 +68,7 @@ class LocalChatModel:
                 timeout=self._settings.llm_timeout,
                 backend="local",
                 deadline=self._settings.llm_deadline,
+                json_mode="llama" if self._settings.local_json == "grammar" else "none",
             )
 
     def _ready_client(self) -> OpenAIChatModel:
@@ -80,11 +81,13 @@ class LocalChatModel:
             raise ChatModelError(f"The local model server could not be restarted: {exc}") from exc
         return self._client
 
-    def stream(self, messages: list[Message], *, max_tokens: int) -> Iterator[str]:
+    def stream(
+        self, messages: list[Message], *, max_tokens: int, schema: dict[str, Any] | None = None
+    ) -> Iterator[str]:
         # The llama server answers one request at a time: wait in line (or be refused)
         # here, not in its socket backlog.
         with self.queue.turn():
-            yield from self._ready_client().stream(messages, max_tokens=max_tokens)
+            yield from self._ready_client().stream(messages, max_tokens=max_tokens, schema=schema)
 
     def complete(self, messages: list[Message], *, max_tokens: int) -> str:
         return "".join(self.stream(messages, max_tokens=max_tokens))

@@ -1,19 +1,26 @@
-"""Stage 6, answer: rewrite, retrieve, generate, cite; stream tokens, end with the checked answer.
+"""Stage 6, answer: rewrite, retrieve, pick evidence, generate claims, check, decide.
 
 The steps are the same for every backend:
 
 1. a follow-up is rewritten into a standalone question using the history;
-2. hybrid retrieval finds the passages; with nothing relevant, the answer is "not
-   covered" without asking a model;
-3. the chat model answers from the numbered passages (a system and a user message
-   rendered from the `prompts/` templates), its text streamed as it arrives; with no
-   model, or when it fails or times out, the answer is assembled from the best passage
-   sentences instead (and says so);
-4. every sentence is tied to a verbatim quote, checked against the document; what
-   cannot be checked is dropped. No checked sentence left → `grounded: false`.
+2. hybrid retrieval finds the passages, sent at once as a `SourcesEvent`; with nothing
+   relevant, the answer is "not covered" without asking a model;
+3. the question's best sentences become numbered evidence within a token budget
+   (`assistant.pipeline.evidence`);
+4. the chat model answers in JSON claims, each naming its evidence sentences (free text
+   with `[n]` markers where the endpoint has no JSON output); the claims written so far
+   stream as a draft. With no model, or when it fails, the best evidence sentences
+   themselves are the claims (and the answer says so);
+5. every claim is checked against its evidence (`assistant.pipeline.claims`); quotes are
+   the evidence spans, exact document slices;
+6. the answer is shown only when a surviving claim's evidence holds the kind of thing the
+   question asks for (a date, a number, a contact detail, …) about the question's subject
+   (`assistant.pipeline.answerability`) and the model did not say the evidence falls
+   short. Otherwise the answer says what the documents do not state and cites the closest
+   thing they do state under `related`, with `grounded: false`.
 
-Token events carry the model's text as it arrives; the final `done` answer is the
-checked one and is authoritative (a UI replaces the streamed text with it).
+Token events carry the draft; the final `done` answer is the checked one and is
+authoritative (a UI replaces the streamed text with it).
 """
 
 from __future__ import annotations
@@ -21,14 +28,23 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from assistant.llm.base import ChatModel, ChatModelError, Message
-from assistant.llm.guard import looks_like_instruction
-from assistant.pipeline.citations import QuoteFinder, cite, render, verify_quote
+from assistant.pipeline.answerability import AnswerKinds, Kind, coverage
+from assistant.pipeline.citations import CitedSentence, QuoteFinder, _renumber, render, verify_quote
+from assistant.pipeline.claims import (
+    ANSWER_SCHEMA,
+    CheckedClaim,
+    check_claims,
+    draft_text,
+    parse_free_text,
+    parse_structured,
+)
 from assistant.pipeline.domain import Names
-from assistant.pipeline.embedding import cosine
+from assistant.pipeline.evidence import EvidenceItem, render_evidence, select_evidence
+from assistant.pipeline.keyword import query_tokens
 from assistant.pipeline.prompts import PromptSet
 from assistant.pipeline.retrieve import Filters, HybridRetriever
 from assistant.text import detect_language, han_ratio, to_simplified, to_traditional
@@ -36,22 +52,31 @@ from assistant.types import Answer, Citation, SearchHit
 
 log = logging.getLogger(__name__)
 
-NO_ANSWER = "NO_ANSWER"
-
 LANGUAGE_NAMES = {
     "en": "English",
     "zh-Hans": "Simplified Chinese (简体中文)",
     "zh-Hant": "Traditional Chinese (繁體中文)",
 }
 REMINDER = {
-    "en": "Answer in English, in full sentences, each followed by its passage number like [1].",
-    "zh-Hans": "请用简体中文完整地回答，每句话后面用方括号写出处的段落编号，例如[1]。",
-    "zh-Hant": "請用繁體中文完整地回答，每句話後面用方括號寫出處的段落編號，例如[1]。",
+    "en": "Answer in JSON; write each claim in English.",
+    "zh-Hans": "用 JSON 回答；每条 claim 用简体中文写。",
+    "zh-Hant": "用 JSON 回答；每條 claim 用繁體中文寫。",
 }
 NOT_COVERED = {
     "en": "The documents do not cover this question.",
     "zh-Hans": "文档中没有涉及这个问题。",
     "zh-Hant": "文件中沒有涉及這個問題。",
+}
+NOT_STATED = {
+    "en": "The documents do not state {label} this question asks for.",
+    "zh-Hans": "文档中没有写明这个问题所问的{label}。",
+    "zh-Hant": "文件中沒有寫明這個問題所問的{label}。",
+}
+ANY_ANSWER = {"en": "the answer", "zh-Hans": "内容", "zh-Hant": "內容"}
+CLOSEST = {
+    "en": "The closest they state:",
+    "zh-Hans": "文档中最接近的内容：",
+    "zh-Hant": "文件中最接近的內容：",
 }
 EXTRACTIVE_INTRO = {
     "en": "From the documents:",
@@ -67,8 +92,20 @@ FALLBACK_NOTICE = {
 # Below this cosine similarity between the question and the best passage, nothing in the
 # corpus is about the question: answer "not covered" without asking a model.
 MIN_RELEVANCE = 0.2
-# A sentence picked by the extractive backend must be at least this close to the question.
-EXTRACTIVE_MIN = 0.3
+# An evidence sentence the extractive backend shows must score at least this.
+EXTRACTIVE_MIN = 0.35
+# Share of the question's content words the evidence of an answer must hold (same script).
+SUBJECT_MIN = 0.6
+
+
+@dataclass(frozen=True)
+class SourcesEvent:
+    """The retrieved passages, sent before any model token."""
+
+    hits: tuple[SearchHit, ...]
+
+    def as_dict(self) -> dict[str, object]:
+        return {"sources": [h.as_source(n) for n, h in enumerate(self.hits, start=1)]}
 
 
 @dataclass(frozen=True)
@@ -81,7 +118,7 @@ class DoneEvent:
     answer: Answer
 
 
-Event = TokenEvent | DoneEvent
+Event = SourcesEvent | TokenEvent | DoneEvent
 
 
 @dataclass(frozen=True)
@@ -99,18 +136,27 @@ class AnswerEngine:
         chat_model: ChatModel | None,
         prompts: PromptSet,
         *,
+        kinds: AnswerKinds,
         k: int = 5,
         max_answer_tokens: int = 400,
+        prompt_tokens: int = 700,
+        count_tokens: Callable[[str], int] | None = None,
         names: Names | None = None,
     ) -> None:
         self.retriever = retriever
         self.chat_model = chat_model
         self.prompts = prompts
+        self.kinds = kinds
         self.k = k
         self.max_answer_tokens = max_answer_tokens
+        self.prompt_tokens = prompt_tokens
+        self.count_tokens = count_tokens or _rough_tokens
         # Small models writing English over Chinese passages leave some names untranslated.
         self.names = names if names is not None else Names()
         self.finder = QuoteFinder(retriever.embedder)
+        self._known_names = frozenset(
+            w.lower() for _, en in self.names.english for w in re.findall(r"[A-Za-z]+", en)
+        )
 
     @property
     def backend(self) -> str:
@@ -130,26 +176,42 @@ class AnswerEngine:
         history = history or []
         language = detect_language(message)
         query = self.rewrite(message, history)
-        hits = self.retriever.search(query, self.k, Filters())
+        hits = self._retrieve(query, history)
+        yield SourcesEvent(tuple(hits))
         best = max((h.dense_score or 0.0 for h in hits), default=0.0)
         if not hits or best < MIN_RELEVANCE:
             yield from self._emit(self._not_covered(language, query))
             return
+        asked = self.kinds.asked(query)
+        evidence = self.evidence(query, hits, asked, message)
+        if not evidence:
+            yield from self._emit(self._not_covered(language, query))
+            return
         if self.chat_model is None:
-            yield from self._emit(self._extractive(message, query, hits, language))
+            yield from self._emit(self._extractive(query, evidence, asked, language))
             return
         raw_parts: list[str] = []
+        draft = ""
         try:
-            for token in self._generate(message, hits, language):
+            for token in self.chat_model.stream(
+                self.messages(message, evidence, language),
+                max_tokens=self.max_answer_tokens,
+                schema=ANSWER_SCHEMA,
+            ):
                 raw_parts.append(token)
-                yield TokenEvent(token)
+                raw = "".join(raw_parts)
+                now = draft_text(raw) if raw.lstrip().startswith(("{", "`")) else re.sub(r"\[\d{1,2}\]", "", raw)
+                if len(now) > len(draft) and now.startswith(draft):
+                    piece = now[len(draft) :]
+                    draft = now
+                    yield TokenEvent(to_traditional(piece) if language == "zh-Hant" else piece)
         except ChatModelError as exc:
             log.warning("chat model failed, falling back to extractive: %s", exc)
-            answer = self._extractive(message, query, hits, language)
+            answer = self._extractive(query, evidence, asked, language)
             answer.notice = FALLBACK_NOTICE[language].format(reason=_short(str(exc)))
             yield DoneEvent(answer)
             return
-        yield DoneEvent(self._finish("".join(raw_parts), message, query, hits, language))
+        yield DoneEvent(self._finish("".join(raw_parts), query, evidence, asked, language))
 
     def rewrite(self, message: str, history: list[Turn]) -> str:
         """A standalone version of a follow-up question, for retrieval."""
@@ -171,109 +233,152 @@ class AnswerEngine:
         # No model: the previous question carries the subject of the follow-up.
         return f"{users[-1]} {message}"
 
-    # ---------------------------------------------------------------- generation
+    # ---------------------------------------------------------------- evidence
 
-    def messages(self, question: str, hits: list[SearchHit], language: str) -> list[Message]:
-        context = "\n\n".join(
-            f"Passage [{n}] ({h.document.title}"
-            + (f" — {h.chunk.heading}" if h.chunk.heading and h.chunk.heading != h.document.title else "")
-            + f"):\n{h.chunk.text}"
-            for n, h in enumerate(hits, start=1)
+    def _retrieve(self, query: str, history: list[Turn]) -> list[SearchHit]:
+        hits = self.retriever.search(query, self.k, Filters())
+        users = [t.content for t in history if t.role == "user"]
+        if not users:
+            return hits
+        # A follow-up keeps its subject: the passages of the previous question stay
+        # candidates even when the rewrite lost a name.
+        seen = {h.chunk.chunk_id for h in hits}
+        extra = [h for h in self.retriever.search(users[-1], 2, Filters()) if h.chunk.chunk_id not in seen]
+        return [*hits, *(dataclasses.replace(h, rank=len(hits) + i) for i, h in enumerate(extra, start=1))]
+
+    def evidence(
+        self, query: str, hits: Sequence[SearchHit], asked: Sequence[Kind], message: str | None = None
+    ) -> list[EvidenceItem]:
+        """The numbered evidence sentences for `query`, within the prompt budget."""
+        fixed = self.messages(message or query, [], "en")
+        budget = self.prompt_tokens - sum(self.count_tokens(m["content"]) for m in fixed)
+        return select_evidence(
+            query,
+            hits,
+            self.finder,
+            self.kinds,
+            asked,
+            budget_tokens=max(budget, 120),
+            count_tokens=self.count_tokens,
         )
-        system = self.prompts.answer_system.render(
-            language_name=LANGUAGE_NAMES[language], no_answer=NO_ANSWER
-        )
+
+    def messages(self, question: str, evidence: Sequence[EvidenceItem], language: str) -> list[Message]:
+        """The system message (always the same) and the user message with the evidence."""
+        system = self.prompts.answer_system.render()
         user = self.prompts.answer_user.render(
-            context=context, question=question, reminder=REMINDER[language]
+            evidence=render_evidence(evidence), question=question, reminder=REMINDER[language]
         )
         return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
-    def _generate(self, question: str, hits: list[SearchHit], language: str) -> Iterator[str]:
-        assert self.chat_model is not None
-        pending = ""
-        released = False
-        for token in self.chat_model.stream(
-            self.messages(question, hits, language), max_tokens=self.max_answer_tokens
-        ):
-            if released:
-                yield to_traditional(token) if language == "zh-Hant" else token
-                continue
-            # Hold tokens back while they could still be the refusal sentinel.
-            pending += token
-            if NO_ANSWER.startswith(pending.strip()) or NO_ANSWER in pending:
-                continue
-            released = True
-            yield to_traditional(pending) if language == "zh-Hant" else pending
-        if not released and pending and NO_ANSWER not in pending:
-            yield pending
+    # ---------------------------------------------------------------- deciding
 
     def _finish(
-        self, raw: str, question: str, query: str, hits: list[SearchHit], language: str
+        self, raw: str, query: str, evidence: list[EvidenceItem], asked: list[Kind], language: str
     ) -> Answer:
-        raw = raw.strip()
-        if not raw or NO_ANSWER in raw[:40]:
-            return self._not_covered(language, query)
-        # The standalone query gives follow-up claims ("it was founded…") their subject.
-        result = cite(raw.replace(NO_ANSWER, ""), query, hits, self.finder)
-        if not result.grounded:
-            return self._not_covered(language, query)
-        text = render(result.sentences)
-        if language == "en":
-            text = _english_terms(text, self.names)
-        elif language == "zh-Hant":
-            text = to_traditional(text)
-        elif language == "zh-Hans" and han_ratio(text) > 0.3:
-            text = to_simplified(text)
-        return Answer(
-            answer=text,
-            citations=result.citations,
-            grounded=True,
-            backend=self.backend,
-            query=query,
+        parsed = parse_structured(raw) or parse_free_text(raw)
+        check = check_claims(parsed.claims, query, evidence, self.finder, self.kinds, self._known_names)
+        for text, why in check.dropped:
+            log.info("claim dropped (%s): %s", why, _short(text))
+        kept = [dataclasses.replace(c, text=self._in_language(c.text, language)) for c in check.kept]
+        return self._decide(kept, parsed.answerable, query, evidence, asked, language)
+
+    def _decide(
+        self,
+        kept: list[CheckedClaim],
+        model_says: bool | None,
+        query: str,
+        evidence: list[EvidenceItem],
+        asked: list[Kind],
+        language: str,
+        *,
+        backend: str | None = None,
+        intro: str | None = None,
+    ) -> Answer:
+        answering = [c for c in kept if self.answers(c, query, asked)]
+        if answering and model_says is not False:
+            sentences, citations = _cited(kept)
+            text = render(sentences)
+            if intro:
+                text = intro + "\n" + "\n".join(f"- {render([s])}" for s in sentences)
+            return Answer(
+                answer=text, citations=citations, grounded=True, backend=backend or self.backend, query=query
+            )
+        return self._refusal(kept, evidence, asked, language, query, backend or self.backend)
+
+    def answers(self, claim: CheckedClaim, query: str, asked: Sequence[Kind]) -> bool:
+        """Whether `claim`'s evidence holds what `query` asks for, about its subject."""
+        text = " ".join(e.text for e in claim.evidence)
+        context = " ".join(
+            [text, *{f"{e.hit.document.title} {e.hit.chunk.heading or ''}" for e in claim.evidence}]
         )
+        if asked and not any(
+            k.held_by(text) and (not k.in_claim or k.held_by(claim.text)) for k in asked
+        ):
+            return False
+        if (han_ratio(query) >= 0.3) == (han_ratio(text) >= 0.3):
+            terms = self.kinds.subject_terms(query)
+        else:
+            # Another script: the question's words reach the evidence only through the
+            # corpus glossary (English phrase → Chinese terms); without any, no check.
+            terms = self._glossary_terms(query)
+            if not terms:
+                return True
+        return coverage(terms, context) >= SUBJECT_MIN
+
+    def _glossary_terms(self, query: str) -> list[str]:
+        if han_ratio(query) >= 0.3:
+            return []
+        tokens = query_tokens(query, self.retriever.synonyms)
+        return [t for t in dict.fromkeys(tokens) if han_ratio(t) >= 0.5 and len(t) >= 2]
+
+    def _refusal(
+        self,
+        kept: list[CheckedClaim],
+        evidence: list[EvidenceItem],
+        asked: Sequence[Kind],
+        language: str,
+        query: str,
+        backend: str,
+    ) -> Answer:
+        label = asked[0].label(language) if asked else ANY_ANSWER[language]
+        text = NOT_STATED[language].format(label=label)
+        related = [c for c in kept if not self.kinds.states_absence(c.text)][:2]
+        if not related and evidence:
+            best = max(evidence, key=lambda e: e.score)
+            related = [CheckedClaim(f"“{best.text.strip()}”", [best])]
+        sentences, citations = _cited(related)
+        if len(sentences) == 1:
+            text += (" " if language == "en" else "") + CLOSEST[language] + " " + render(sentences)
+        elif sentences:
+            text += (" " if language == "en" else "") + CLOSEST[language] + "\n" + "\n".join(f"- {render([s])}" for s in sentences)
+        return Answer(
+            answer=text, citations=[], grounded=False, backend=backend, query=query, related=citations
+        )
+
+    def _in_language(self, text: str, language: str) -> str:
+        if language == "en":
+            return _english_terms(text, self.names)
+        if language == "zh-Hant":
+            return to_traditional(text)
+        if language == "zh-Hans" and han_ratio(text) > 0.3:
+            return to_simplified(text)
+        return text
 
     # ---------------------------------------------------------------- no model
 
     def _extractive(
-        self, question: str, query: str, hits: list[SearchHit], language: str
+        self, query: str, evidence: list[EvidenceItem], asked: list[Kind], language: str
     ) -> Answer:
-        """The best-matching passage sentences, verbatim, each with its citation."""
-        qvec = self.retriever.embedder.embed_query(to_simplified(query))
-        scored: list[tuple[float, int, int, int]] = []
-        for n, hit in enumerate(hits[:3]):
-            spans, vectors = self.finder.sentences(hit.chunk)
-            sims = cosine(qvec[None, :], vectors)[0]
-            for (a, b), sim in zip(spans, sims, strict=True):
-                if looks_like_instruction(hit.chunk.text[a:b]):
-                    continue  # an instruction planted in a document is never quoted back
-                # Earlier-ranked passages get a small edge: retrieval already agreed.
-                scored.append((float(sim) - 0.02 * n, n, a, b))
-        scored.sort(reverse=True)
-        picked: list[tuple[int, int, int]] = []
-        for score, n, a, b in scored:
-            if score < EXTRACTIVE_MIN or len(picked) == 3:
-                break
-            if any(p[0] == n and not (b <= p[1] or a >= p[2]) for p in picked):
-                continue
-            picked.append((n, a, b))
-        citations: list[Citation] = []
-        lines = []
-        for i, (n, a, b) in enumerate(picked, start=1):
-            hit = hits[n]
-            c = verify_quote(hit.document, hit.chunk, a, b)
-            if c is None:
-                continue
-            c = dataclasses.replace(c, n=i)
-            citations.append(c)
-            lines.append(f"- {c.quote} [{i}]")
-        if not citations:
-            return self._not_covered(language, query)
-        return Answer(
-            answer=EXTRACTIVE_INTRO[language] + "\n" + "\n".join(lines),
-            citations=citations,
-            grounded=True,
-            backend="extractive",
-            query=query,
+        """The best evidence sentences, verbatim, under the same answerability rule."""
+        ranked = sorted(evidence, key=lambda e: -e.score)
+        claims = [CheckedClaim(e.text.strip(), [e]) for e in ranked if e.score >= EXTRACTIVE_MIN]
+        # Only sentences holding what was asked, when there are any; otherwise they are
+        # the closest things the documents state.
+        answering = [c for c in claims if self.answers(c, query, asked)]
+        claims = (answering or claims)[:3]
+        return self._decide(
+            claims, None, query, evidence, asked, language,
+            backend="extractive", intro=EXTRACTIVE_INTRO[language],
         )
 
     def _not_covered(self, language: str, query: str) -> Answer:
@@ -283,6 +388,25 @@ class AnswerEngine:
     def _emit(answer: Answer) -> Iterator[Event]:
         yield TokenEvent(answer.answer)
         yield DoneEvent(answer)
+
+
+def _cited(claims: Sequence[CheckedClaim]) -> tuple[list[CitedSentence], list[Citation]]:
+    """Claims as cited sentences, numbered in order of first use."""
+    sentences = []
+    for claim in claims:
+        citations = [
+            c
+            for e in claim.evidence
+            if (c := verify_quote(e.hit.document, e.hit.chunk, e.start, e.end)) is not None
+        ]
+        if citations:
+            sentences.append(CitedSentence(claim.text, citations))
+    result = _renumber(sentences, [])
+    return result.sentences, result.citations
+
+
+def _rough_tokens(text: str) -> int:
+    return (len(text.encode("utf-8")) + 2) // 3
 
 
 def _short(text: str, limit: int = 160) -> str:

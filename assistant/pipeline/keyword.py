@@ -55,6 +55,14 @@ def tokenize(text: str) -> list[str]:
     return [w for w in (w.strip() for w in words) if w and _keep(w)]
 
 
+def word_tokens(text: str) -> list[str]:
+    """Whole jieba words of the normalized text (no sub-words), stopwords dropped."""
+    jieba = _jieba()
+    with _JIEBA_LOCK:
+        words = jieba.lcut(_HAN_GAP.sub("", normalize(text)))
+    return [w for w in (w.strip() for w in words) if w and _keep(w)]
+
+
 def query_tokens(question: str, synonyms: Synonyms) -> list[str]:
     """Tokens for a question: its Chinese words, names and numbers, and glossary terms.
 

@@ -69,11 +69,15 @@ class PromptSet:
     answer_system: Prompt
     answer_user: Prompt
     condense: Prompt
+    translate: Prompt
 
 
 def load_prompts(prompts_dir: Path) -> PromptSet:
     return PromptSet(
-        answer_system=load_prompt(prompts_dir, "answer_system.txt", {"language_name", "no_answer"}),
-        answer_user=load_prompt(prompts_dir, "answer_user.txt", {"context", "question", "reminder"}),
+        # No variables: the same system message every time, so a llama.cpp server reuses
+        # its evaluated prefix across requests.
+        answer_system=load_prompt(prompts_dir, "answer_system.txt", set()),
+        answer_user=load_prompt(prompts_dir, "answer_user.txt", {"evidence", "question", "reminder"}),
         condense=load_prompt(prompts_dir, "condense.txt", {"history", "question"}),
+        translate=load_prompt(prompts_dir, "translate.txt", {"text", "language_name"}),
     )

@@ -119,7 +119,7 @@ def test_stream_ends_with_one_done_carrying_the_fallback(faulty: TestClient, fak
     events = parse_sse(r.text)
     names = [n for n, _ in events]
     assert names[-1] == "done" and names.count("done") == 1, names
-    assert set(names) <= {"token", "done"}, names  # no error event: the fallback is an answer
+    assert names[0] == "sources" and set(names) <= {"sources", "token", "done"}, names  # no error event: the fallback is an answer
     done = events[-1][1]
     assert isinstance(done, dict)
     _check_fallback(faulty, done)
@@ -299,7 +299,7 @@ class ScriptedSlowModel:
         self.order: list[str] = []
         self._lock = threading.Lock()
 
-    def stream(self, messages: list[dict[str, str]], *, max_tokens: int) -> Iterator[str]:
+    def stream(self, messages: list[dict[str, str]], *, max_tokens: int, schema: object = None) -> Iterator[str]:
         with self.queue.turn():
             with self._lock:
                 self.inside += 1

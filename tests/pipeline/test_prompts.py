@@ -13,13 +13,15 @@ from assistant.settings import PROJECT_ROOT
 
 def test_shipped_prompts_load() -> None:
     prompts = load_prompts(PROJECT_ROOT / "prompts")
-    text = prompts.answer_system.render(language_name="English", no_answer="NO_ANSWER")
-    assert "English" in text and "NO_ANSWER" in text
+    text = prompts.answer_system.render()
+    assert '"claims"' in text and '"answerable"' in text  # the JSON braces survive formatting
+    user = prompts.answer_user.render(evidence="[1] 证据", question="Q?", reminder="R")
+    assert user.index("[1] 证据") < user.index("Q?")
 
 
 def test_a_template_missing_a_variable_is_an_error(tmp_path: Path) -> None:
     shutil.copytree(PROJECT_ROOT / "prompts", tmp_path / "p")
-    (tmp_path / "p" / "answer_user.txt").write_text("{context}\n\nQuestion: {question}\n", "utf-8")
+    (tmp_path / "p" / "answer_user.txt").write_text("{evidence}\n\nQuestion: {question}\n", "utf-8")
     with pytest.raises(PromptError, match="reminder"):
         load_prompts(tmp_path / "p")
 

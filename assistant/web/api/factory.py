@@ -29,7 +29,17 @@ from assistant.web.api.middleware import (
     document_body_limit,
     security_headers,
 )
-from assistant.web.api.routers import admin, centers, chat, documents, health, openai_compat, search, widget
+from assistant.web.api.routers import (
+    admin,
+    centers,
+    chat,
+    documents,
+    health,
+    openai_compat,
+    search,
+    translate,
+    widget,
+)
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +163,7 @@ def create_app(
     app.state.assistant = assistant
     app.include_router(health.router)  # /healthz, /readyz: always open
     # Server-to-server routes: open until ASSISTANT_API_KEYS is set, then Bearer keys.
-    for router in (search.router, chat.router, documents.router, centers.router):
+    for router in (search.router, chat.router, documents.router, centers.router, translate.router):
         app.include_router(router, dependencies=api_key_dependencies())
     app.include_router(openai_compat.router)  # checks keys itself, answers in OpenAI's error shape
     # The widget checks its own partner key and Origin (and answers CORS for allowed

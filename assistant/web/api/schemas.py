@@ -92,6 +92,10 @@ class ChatResponse(BaseModel):
     backend: Literal["openai", "local", "extractive"]
     notice: str | None = None
     query: str | None = None
+    related: list[CitationOut] = Field(
+        default_factory=list,
+        description="With grounded=false: the closest things the documents do state, cited.",
+    )
 
 
 class DocumentSummary(BaseModel):
@@ -125,3 +129,22 @@ class Ready(BaseModel):
 
 class ErrorBody(BaseModel):
     detail: str
+
+
+class TranslateRequest(BaseModel):
+    """POST /v1/translate: machine translation of a passage (an evidence quote) to read it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(..., description="At most ASSISTANT_MAX_MESSAGE_CHARS characters.")
+    target: Literal["en", "zh-Hans", "zh-Hant"]
+
+
+class TranslateResponse(BaseModel):
+    translation: str
+    target: Literal["en", "zh-Hans", "zh-Hant"]
+    source_language: str = Field(..., description="en, zh-Hans or zh-Hant, as detected.")
+    machine_translation: Literal[True] = Field(
+        True, description="Always true: a machine translation, not the document's own words."
+    )
+    backend: str = Field(..., description="The model that translated (local, openai), or opencc / none.")

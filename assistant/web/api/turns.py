@@ -1,9 +1,10 @@
 """How an admitted chat turn goes back over HTTP, for `/v1/chat` and the widget alike.
 
-Without `stream` the answer is one JSON `ChatResponse`. With it, an event stream:
-`token` events (`{"text": …}`, the draft as the model writes it), then one `done` event
-whose data is the full checked answer, or one `error` event (`{"detail": …}`) when the
-turn fails after the stream has started.
+Without `stream` the answer is one JSON `ChatResponse`. With it, an event stream: one
+`sources` event as soon as retrieval is done (`{"sources": [{"n", "chunk_id", "doc_id",
+"title", "kind", "published", "page", "text"}]}`), `token` events (`{"text": …}`, the draft
+as the model writes it), then one `done` event whose data is the full checked answer, or
+one `error` event (`{"detail": …}`) when the turn fails after the stream has started.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from sse_starlette import ServerSentEvent
 
 from assistant.admission import AdmittedTurn
 from assistant.errors import AssistantError
-from assistant.pipeline.answer import DoneEvent
+from assistant.pipeline.answer import DoneEvent, SourcesEvent
 from assistant.web.api import sse
 from assistant.web.api.schemas import ChatResponse
 
@@ -58,6 +59,8 @@ async def _events(turn: AdmittedTurn, on_end: Callable[[int], None] | None) -> A
             if isinstance(event, DoneEvent):
                 status = 200
                 yield sse.event("done", ChatResponse(**event.answer.as_dict()).model_dump())
+            elif isinstance(event, SourcesEvent):
+                yield sse.event("sources", event.as_dict())
             else:
                 yield sse.event("token", {"text": event.text})
     except AssistantError as exc:

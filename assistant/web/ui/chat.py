@@ -16,7 +16,7 @@ import gradio as gr
 
 from assistant.admission import admit
 from assistant.errors import AssistantError, Busy, InvalidInput
-from assistant.pipeline.answer import DoneEvent, TokenEvent, Turn
+from assistant.pipeline.answer import DoneEvent, SourcesEvent, TokenEvent, Turn
 from assistant.pipeline.domain import load_examples
 from assistant.types import Answer, Citation
 
@@ -88,11 +88,36 @@ def render_citation(citation: Citation, base: str = SOURCES_PATH) -> str:
     )
 
 
-def render_sources(citations: Sequence[Citation], base: str = SOURCES_PATH) -> str:
+def render_sources(
+    citations: Sequence[Citation], base: str = SOURCES_PATH, heading: str = "**Sources · 来源**"
+) -> str:
     if not citations:
         return ""
     blocks = "\n".join(render_citation(c, base) for c in citations)
-    return f"**Sources · 来源**\n\n{blocks}"
+    return f"{heading}\n\n{blocks}"
+
+
+def inert(text: str) -> str:
+    """Answer text as an HTML block: escaped, so no Markdown link or HTML from a document is live.
+
+    Inside an HTML block Markdown is not parsed (nor are bare URLs turned into links):
+    document text quoted in an answer stays text.
+    """
+    return f'<div class="tt-answer">{_inline(text)}</div>'
+
+
+def render_passages(sources: Sequence[dict[str, Any]], base: str = SOURCES_PATH) -> str:
+    """The retrieved passages while the answer is written: titles that open the passage."""
+    if not sources:
+        return ""
+    items = []
+    for s in sources:
+        href = html.escape(source_url(str(s["doc_id"]), base=base))
+        when = f" · {html.escape(str(s['published']))}" if s.get("published") else ""
+        items.append(
+            f'<li><a href="{href}" target="_blank" rel="noopener noreferrer">{_inline(str(s["title"]))}</a>{when}</li>'
+        )
+    return f"<details open><summary>Reading {len(sources)} passages · 正在阅读 {len(sources)} 个段落</summary><ol>{''.join(items)}</ol></details>"
 
 
 def render_answer(answer: Answer, base: str = SOURCES_PATH) -> str:
@@ -100,19 +125,23 @@ def render_answer(answer: Answer, base: str = SOURCES_PATH) -> str:
     parts: list[str] = []
     if answer.notice:
         parts.append(f"⚠️ {_md(answer.notice)}")
-    parts.append(_md(answer.answer.strip()))
-    if not answer.grounded:
+    parts.append(inert(answer.answer.strip()))
+    if not answer.grounded and not answer.related:
         parts.append(f"<sub>{NOT_GROUNDED}</sub>")
     sources = render_sources(answer.citations, base)
     if sources:
         parts.append(sources)
+    related = render_sources(answer.related, base, "**Related passages · 相关段落**")
+    if related:
+        parts.append(related)
     parts.append(f"<sub>Answered by · 回答来源: {html.escape(answer.backend)}</sub>")
     return "\n\n".join(parts)
 
 
-def render_streaming(text: str) -> str:
-    """The raw model text as it arrives (replaced by the checked answer at the end)."""
-    return _md(text) + " ▍" if text else THINKING
+def render_streaming(text: str, passages: str = "") -> str:
+    """The draft as it arrives, under the passages being read (replaced by the checked answer)."""
+    body = inert(text + " ▍") if text else THINKING
+    return f"{passages}\n\n{body}" if passages else body
 
 
 def render_error(reason: str) -> str:
@@ -217,12 +246,17 @@ def chat_handler(
         chat = [*chat, {"role": "user", "content": _md(message)}, {"role": "assistant", "content": THINKING}]
         yield "", list(chat), history
         streamed = ""
+        passages = ""
         final: Answer | None = None
         try:
             for event in turn.events():
-                if isinstance(event, TokenEvent):
+                if isinstance(event, SourcesEvent):
+                    passages = render_passages(event.as_dict()["sources"], base)  # type: ignore[arg-type]
+                    chat[-1] = {"role": "assistant", "content": render_streaming(streamed, passages)}
+                    yield "", list(chat), history
+                elif isinstance(event, TokenEvent):
                     streamed += event.text
-                    chat[-1] = {"role": "assistant", "content": render_streaming(streamed)}
+                    chat[-1] = {"role": "assistant", "content": render_streaming(streamed, passages)}
                     yield "", list(chat), history
                 elif isinstance(event, DoneEvent):
                     final = event.answer

@@ -153,13 +153,18 @@ def test_streaming_sends_tokens_then_one_done_with_the_full_answer(client, quest
     names = [name for name, _ in events]
     assert names[-1] == "done"
     assert names.count("done") == 1
-    assert names[0] == "token"
-    assert set(names[:-1]) == {"token"}
-    for _, data in events[:-1]:
+    # The passages go first, as soon as retrieval is done, then the draft.
+    assert names[0] == "sources"
+    sources = events[0][1]
+    assert isinstance(sources, dict) and isinstance(sources["sources"], list)
+    for s in sources["sources"]:
+        assert set(s) == {"n", "chunk_id", "doc_id", "title", "kind", "published", "page", "text"}
+    assert set(names[1:-1]) == {"token"}
+    for _, data in events[1:-1]:
         assert isinstance(data, dict)
         assert set(data) == {"text"}
         assert isinstance(data["text"], str)
-    assert "".join(d["text"] for _, d in events[:-1]).strip()  # type: ignore[index]
+    assert "".join(d["text"] for _, d in events[1:-1]).strip()  # type: ignore[index]
     done = events[-1][1]
     assert isinstance(done, dict)
     _check_answer(client, done)

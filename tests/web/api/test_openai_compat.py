@@ -45,7 +45,7 @@ FOLLOW_UP = [
     {"role": "assistant", "content": "中国—东盟技术转移中心。"},
     {"role": "user", "content": "它由谁负责日常运营？"},
 ]
-EXTRA_KEYS = {"citations", "grounded", "backend", "notice", "query"}
+EXTRA_KEYS = {"citations", "grounded", "backend", "notice", "query", "related"}
 CITATION_KEYS = {"n", "chunk_id", "doc_id", "title", "quote", "start", "end", "kind", "published"}
 
 
@@ -243,7 +243,10 @@ def test_streaming_sends_the_checked_answer_and_the_extra_last(client: OpenAI, b
     assert final.model_extra is not None
     extra = final.model_extra["techtransfer"]
     _check_extra(base_url, text, extra)
-    assert all("techtransfer" not in (c.model_extra or {}) for c in chunks[:-1])
+    # The first chunk carries the retrieved passages, sent before the answer is written.
+    first = (chunks[0].model_extra or {})["techtransfer"]
+    assert first["sources"] and {"n", "doc_id", "title", "text", "page"} <= set(first["sources"][0])
+    assert all("techtransfer" not in (c.model_extra or {}) for c in chunks[1:-1])
     # Buffered design: the streamed text is exactly the non-streaming answer.
     plain = client.chat.completions.create(model=MODEL_ID, messages=[{"role": "user", "content": ASEAN_EN}])
     assert text == plain.choices[0].message.content
@@ -373,20 +376,21 @@ def test_a_slow_answer_keeps_the_stream_alive_and_a_failure_is_reported(
     embedder, index_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]
     a = Assistant(make_settings(ASSISTANT_INDEX_DIR=index_dir), embedder, None)
-    real_chat = a.chat
+    real_chat = a.chat_stream
     monkeypatch.setattr(openai_compat, "KEEPALIVE_SECONDS", 0.05)
 
     def slow_chat(message: str, history: Any = None) -> Any:
         time.sleep(0.3)
-        return real_chat(message, history)
+        yield from real_chat(message, history)
 
     def broken_chat(message: str, history: Any = None) -> Any:
         raise RuntimeError("secret internals")
+        yield  # a generator, like the real one
 
     body = {"model": MODEL_ID, "messages": [{"role": "user", "content": ASEAN_EN}], "stream": True}
     try:
         with serve(build_app(a)) as url:
-            monkeypatch.setattr(a, "chat", slow_chat)
+            monkeypatch.setattr(a, "chat_stream", slow_chat)
             r = httpx.post(f"{url}/v1/chat/completions", json=body, timeout=60)
             assert r.status_code == 200
             assert ": keep-alive" in r.text
@@ -394,7 +398,8 @@ def test_a_slow_answer_keeps_the_stream_alive_and_a_failure_is_reported(
             with OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0) as c:
                 chunks = list(c.chat.completions.create(**body))  # type: ignore[call-overload]
                 assert "".join(ch.choices[0].delta.content or "" for ch in chunks).strip()
-                monkeypatch.setattr(a, "chat", broken_chat)
+                monkeypatch.setattr(a, "chat_stream", broken_chat)
+                monkeypatch.setattr(a, "chat", lambda *_: broken_chat("x").__next__())
                 with pytest.raises(openai.APIError) as err:
                     list(c.chat.completions.create(**body))  # type: ignore[call-overload]
                 assert "secret" not in str(err.value)

@@ -138,7 +138,7 @@ def test_allowed_origin_with_a_good_key_streams_like_v1_chat(client: TestClient,
     assert "Origin" in r.headers["vary"]
     events = parse_sse(r.text)
     names = [n for n, _ in events]
-    assert names[0] == "token" and names[-1] == "done" and names.count("done") == 1
+    assert names[0] == "sources" and names[1] == "token" and names[-1] == "done" and names.count("done") == 1
     done = events[-1][1]
     assert isinstance(done, dict)
     assert done["grounded"] is True

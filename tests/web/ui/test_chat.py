@@ -14,9 +14,9 @@ from fastapi.testclient import TestClient
 
 from assistant.errors import Unavailable
 from assistant.llm.base import ChatModelError
-from assistant.pipeline.answer import DoneEvent, TokenEvent, Turn
+from assistant.pipeline.answer import DoneEvent, SourcesEvent, TokenEvent, Turn
 from assistant.settings import PROJECT_ROOT
-from assistant.types import Answer, Citation
+from assistant.types import Answer, Chunk, Citation, Document, SearchHit
 from assistant.web.ui.chat import (
     build_ui,
     chat_handler,
@@ -74,7 +74,7 @@ def test_render_answer_lists_sources_with_links_to_the_quoted_span() -> None:
             ]
         )
     )
-    assert text.startswith("The China–ASEAN center serves ASEAN countries [1].")
+    assert text.startswith('<div class="tt-answer">The China–ASEAN center serves ASEAN countries [1].</div>')
     assert "Sources" in text
     assert "[1] China–ASEAN Technology Transfer Center — policy paper, 2023-05-01" in text
     assert "[2] SCO center — news report, date not stated" in text
@@ -183,6 +183,7 @@ class FakeAssistant:
             max_message_chars=100, max_history_turns=20, corpus_dir=PROJECT_ROOT / "corpus"
         )
         self.events = events if events is not None else [
+            SourcesEvent((_hit(),)),
             TokenEvent("The China–ASEAN "),
             TokenEvent("center <b>raw</b>"),
             DoneEvent(_answer(backend="fake")),
@@ -205,6 +206,12 @@ class FakeAssistant:
         return [_doc("doc-a", "China–ASEAN")]
 
 
+def _hit() -> SearchHit:
+    text = "中国—东盟技术转移中心面向东盟国家。"
+    doc = Document("doc-a", "China–ASEAN <i>paper</i>", text, kind="policy_paper", published="2023-05-01")
+    return SearchHit(1, Chunk("doc-a#0", "doc-a", 0, len(text), text), doc, 0.9)
+
+
 def _run(fake: FakeAssistant, message: str, chat: list[Any] | None = None,
          history: list[Any] | None = None) -> list[tuple[str, list[dict[str, Any]], list[dict[str, Any]]]]:
     return list(chat_handler(fake)(message, chat or [], history or []))  # type: ignore[arg-type]
@@ -221,7 +228,10 @@ def test_chat_streams_tokens_then_replaces_them_with_the_checked_answer() -> Non
     # In between: a placeholder, then the streamed text (escaped), growing.
     streamed = [u[1][-1]["content"] for u in updates[:-1]]
     assert "Searching" in streamed[0]
-    assert streamed[-1].startswith("The China–ASEAN center &lt;b&gt;raw&lt;/b&gt;")
+    # The passages being read show before any text, and stay while the draft grows.
+    assert "Reading 1 passages" in streamed[1] and 'href="/sources/doc-a"' in streamed[1]
+    assert "Reading 1 passages" in streamed[-1]
+    assert '<div class="tt-answer">The China–ASEAN center &lt;b&gt;raw&lt;/b&gt; ▍</div>' in streamed[-1]
     # The plain history keeps the texts only, without the sources block.
     assert history == [
         {"role": "user", "content": "Which center serves ASEAN?"},

@@ -34,7 +34,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from assistant.admission import AdmittedTurn, admit
 from assistant.errors import AssistantError, InvalidInput
-from assistant.pipeline.answer import Turn
+from assistant.pipeline.answer import DoneEvent, SourcesEvent, Turn
 from assistant.types import Answer
 from assistant.web.api import sse
 from assistant.web.api.auth import ApiKeyError, api_key_dependencies, require_api_key
@@ -313,6 +313,7 @@ class TechTransferExtra(BaseModel):
     backend: str
     notice: str | None = None
     query: str | None = None
+    related: list[CitationOut] = Field(default_factory=list)
 
 
 class TechTransferCompletion(ChatCompletion):
@@ -355,6 +356,7 @@ def extra(answer: Answer) -> TechTransferExtra:
         backend=answer.backend,
         notice=answer.notice or None,
         query=answer.query,
+        related=[CitationOut(**c.as_dict()) for c in answer.related],
     )
 
 
@@ -449,9 +451,10 @@ async def _chunks(
 ) -> AsyncIterator[ServerSentEvent]:
     """The checked answer as chunks: OpenAI's protocol cannot take streamed text back.
 
-    So the draft is never sent: the first chunk goes at once, keep-alive comments while
-    the answer is produced, then the checked answer in pieces and a finish chunk with
-    `techtransfer`; the concatenated deltas equal the non-streaming `message.content`.
+    So the draft is never sent: the first chunk goes as soon as retrieval is done and
+    carries the passages as `techtransfer.sources`, keep-alive comments while the answer
+    is produced, then the checked answer in pieces and a finish chunk with `techtransfer`;
+    the concatenated deltas equal the non-streaming `message.content`.
     """
 
     def chunk(delta: ChoiceDelta, finish: Literal["stop"] | None = None, **more: Any) -> ServerSentEvent:
@@ -467,9 +470,17 @@ async def _chunks(
         data.update(more)
         return sse.event(None, data)
 
-    yield chunk(ChoiceDelta(role="assistant", content=""))
+    answer: Answer | None = None
+    first = True
     try:
-        answer = await turn.aanswer()
+        async for event in turn.aevents():
+            if isinstance(event, SourcesEvent) and first:
+                first = False
+                yield chunk(ChoiceDelta(role="assistant", content=""), techtransfer=event.as_dict())
+            elif isinstance(event, DoneEvent):
+                answer = event.answer
+        if answer is None:
+            raise RuntimeError("the answer stream ended without an answer")
     except Exception as exc:  # the stream has started: report, never leave the client hanging
         error = _from_exception(exc) if isinstance(exc, AssistantError) else None
         if error is None:
@@ -478,6 +489,8 @@ async def _chunks(
         yield sse.event(None, error.body())
         yield sse.event(None, "[DONE]")
         return
+    if first:  # no retrieval ran (a recommendation): the role chunk still goes first
+        yield chunk(ChoiceDelta(role="assistant", content=""), techtransfer={"sources": []})
     for piece in pieces(answer.answer):
         yield chunk(ChoiceDelta(content=piece))
     yield chunk(ChoiceDelta(), "stop", techtransfer=extra(answer).model_dump())

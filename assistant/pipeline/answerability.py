@@ -1,0 +1,159 @@
+"""What a question asks for, and whether evidence holds that kind of thing about its subject.
+
+The cues and patterns are data (`prompts/answer_kinds.yaml`), not code: a question
+"When was … set up?" asks for a date, and only evidence with a date in it can answer it;
+"What is the email address of …?" needs an address-shaped string. Kinds without a surface
+pattern (a reason, a list) are left to the other checks.
+
+The subject check asks whether the evidence is about what the question names: the share of
+the question's own content words (after its question words are dropped) that stand in the
+evidence. It is deliberately lexical — embeddings call every on-topic passage "close".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from assistant.errors import AssistantError
+from assistant.text import han_ratio, normalize, to_simplified
+
+KINDS_FILE = "answer_kinds.yaml"
+_LATIN_WORD = re.compile(r"[a-z0-9][a-z0-9'’.-]*[a-z0-9]|[a-z0-9]")
+
+
+class AnswerKindsError(AssistantError, ValueError):
+    """`prompts/answer_kinds.yaml` is missing or malformed; the message says where."""
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    cues: tuple[re.Pattern[str], ...]
+    evidence: tuple[re.Pattern[str], ...]  # empty: not checkable on the surface
+    in_claim: bool
+    labels: dict[str, str]
+
+    def asked_by(self, question: str) -> bool:
+        return any(p.search(question) for p in self.cues)
+
+    def held_by(self, text: str) -> bool:
+        if not self.evidence:
+            return True
+        folded = to_simplified(text)
+        return any(p.search(folded) for p in self.evidence)
+
+    def label(self, language: str) -> str:
+        return self.labels.get(language) or self.labels.get("en") or self.name
+
+
+@dataclass(frozen=True)
+class AnswerKinds:
+    kinds: tuple[Kind, ...] = ()
+    question_words_en: frozenset[str] = frozenset()
+    question_words_zh: frozenset[str] = frozenset()
+    referring_en: tuple[str, ...] = ()
+    referring_zh: tuple[str, ...] = ()
+    absence_en: frozenset[str] = frozenset()
+    absence_zh: tuple[str, ...] = ()
+    not_pinyin: frozenset[str] = frozenset()
+
+    def asked(self, question: str) -> list[Kind]:
+        """The kinds of thing `question` asks for, in precedence order (may be empty)."""
+        folded = to_simplified(question)
+        return [k for k in self.kinds if k.asked_by(folded)]
+
+    def subject_terms(self, question: str) -> list[str]:
+        """The question's content words: what the evidence must be about."""
+        from assistant.pipeline.keyword import word_tokens
+
+        folded = normalize(question)
+        terms: list[str] = []
+        if han_ratio(folded) >= 0.2:
+            terms += [
+                w for w in word_tokens(folded)
+                if w not in self.question_words_zh and (len(w) >= 2 or w.isdigit())
+            ]
+        terms += [
+            w for w in _LATIN_WORD.findall(re.sub(r"[\u4e00-\u9fff]", " ", folded))
+            if w not in self.question_words_en and (len(w) > 2 or w.isdigit())
+        ]
+        return list(dict.fromkeys(terms))
+
+    def states_absence(self, claim: str) -> bool:
+        """Whether `claim` says that something is missing rather than stating a fact."""
+        folded = normalize(claim)
+        words = set(_LATIN_WORD.findall(folded))
+        if len(words & self.absence_en) >= 2:
+            return True  # "not provided", "not stated in the evidence"
+        return any(w in folded for w in self.absence_zh if len(w) >= 2) and han_ratio(folded) >= 0.3
+
+    def refers_back(self, sentence: str) -> bool:
+        """Whether `sentence` leans on the one before it ("It was…", "该中心…")."""
+        head = normalize(sentence).lstrip(" \t\"'“‘（(")
+        first = head.split(" ", 1)[0].strip(",.;:，、")
+        return first in self.referring_en or any(head.startswith(w) for w in self.referring_zh)
+
+
+def coverage(terms: Sequence[str], text: str) -> float:
+    """The share of `terms` that stand in `text` (1.0 when there are none)."""
+    if not terms:
+        return 1.0
+    folded = normalize(text).replace(" ", "")
+    return sum(t.replace(" ", "") in folded for t in terms) / len(terms)
+
+
+@lru_cache(maxsize=8)
+def load_answer_kinds(prompts_dir: Path) -> AnswerKinds:
+    path = prompts_dir / KINDS_FILE
+    try:
+        data = yaml.safe_load(path.read_text("utf-8"))
+    except OSError as exc:
+        raise AnswerKindsError(f"{path} cannot be read ({exc.strerror}); check ASSISTANT_PROMPTS_DIR.") from exc
+    except yaml.YAMLError as exc:
+        raise AnswerKindsError(f"{path} is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("kinds"), dict):
+        raise AnswerKindsError(f"{path}: expected a mapping with a `kinds` mapping at the top.")
+    kinds = tuple(_kind(path, name, entry) for name, entry in data["kinds"].items())
+    words = data.get("question_words") or {}
+    refer = data.get("referring_starts") or {}
+    absence = data.get("absence_words") or {}
+    return AnswerKinds(
+        kinds=kinds,
+        question_words_en=frozenset(str(words.get("en", "")).lower().split()),
+        question_words_zh=frozenset(str(words.get("zh", "")).split()),
+        referring_en=tuple(str(refer.get("en", "")).lower().split()),
+        referring_zh=tuple(sorted(str(refer.get("zh", "")).split(), key=len, reverse=True)),
+        absence_en=frozenset(str(absence.get("en", "")).lower().split()),
+        absence_zh=tuple(str(absence.get("zh", "")).split()),
+        not_pinyin=frozenset(str(data.get("not_pinyin", "")).lower().split()),
+    )
+
+
+def _kind(path: Path, name: str, entry: Any) -> Kind:
+    if not isinstance(entry, dict) or not entry.get("cues"):
+        raise AnswerKindsError(f"{path}: kind {name!r} needs a list of `cues`.")
+
+    def patterns(key: str) -> tuple[re.Pattern[str], ...]:
+        out = []
+        for raw in entry.get(key) or []:
+            try:
+                out.append(re.compile(str(raw), re.IGNORECASE))
+            except re.error as exc:
+                raise AnswerKindsError(f"{path}: kind {name!r}, {key} pattern {raw!r}: {exc}") from exc
+        return tuple(out)
+
+    labels = entry.get("label") or {}
+    return Kind(
+        name=str(name),
+        cues=patterns("cues"),
+        evidence=patterns("evidence"),
+        in_claim=bool(entry.get("in_claim", False)),
+        labels={str(k): str(v) for k, v in labels.items()},
+    )

@@ -1,0 +1,291 @@
+"""Structured answers: the model's claims, each tied to evidence sentences, then checked.
+
+The model answers in JSON (`ANSWER_SCHEMA`): a list of claims, each naming the evidence
+sentences that state it, and whether the evidence answers the question. Citations come
+from the chosen sentence ids, so every quote is an exact document slice by construction.
+
+A claim survives `check_claims` only if
+
+* it names at least one evidence sentence (or, left uncited, one sentence is close enough
+  to stand for it);
+* every number and date in it stands in its evidence or in the question;
+* its names (proper nouns in the same script as the evidence) stand in its evidence or
+  the question;
+* it says something beyond the question's own words ("X is [1]." says nothing);
+* it is close enough in meaning to its evidence (multilingual embeddings).
+
+A model or endpoint without JSON output answers in free text with `[n]` markers; the same
+checks run on its sentences (`parse_free_text`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from assistant.pipeline.answerability import AnswerKinds
+from assistant.pipeline.citations import (
+    QuoteFinder,
+    _bigram_overlap,
+    _numbers,
+    _numbers_supported,
+    _plain,
+    _tidy_markers,
+    split_answer,
+)
+from assistant.pipeline.embedding import cosine
+from assistant.pipeline.evidence import EvidenceItem
+from assistant.text import han_ratio, normalize, to_simplified
+
+MAX_CLAIMS = 4
+
+ANSWER_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "claims": {
+            "type": "array",
+            "maxItems": MAX_CLAIMS,
+            "items": {
+                "type": "object",
+                "properties": {
+                    "evidence": {
+                        "type": "array",
+                        "items": {"type": "integer"},
+                        "minItems": 1,
+                        "maxItems": 3,
+                    },
+                    "text": {"type": "string"},
+                },
+                "required": ["evidence", "text"],
+                "additionalProperties": False,
+            },
+        },
+        "answerable": {"type": "boolean"},
+    },
+    "required": ["claims", "answerable"],
+    "additionalProperties": False,
+}
+
+# Below this similarity a claim does not say what its evidence says.
+SUPPORT_MIN = 0.35
+# An uncited claim takes the one evidence sentence at least this close.
+ATTACH_MIN = 0.55
+_PROPER_LATIN = re.compile(r"(?<![\w-])(?:[A-Z][a-zA-Z0-9]*[A-Z0-9][a-zA-Z0-9]*|[A-Z][a-z]{2,})(?![\w-])")
+_NAME_TAGS = ("nr", "ns", "nt", "nz")
+
+
+@dataclass
+class Claim:
+    text: str
+    evidence: list[int] = field(default_factory=list)
+
+
+@dataclass
+class ModelAnswer:
+    claims: list[Claim]
+    answerable: bool | None  # None: the model did not say (free text)
+    structured: bool
+
+
+def parse_structured(raw: str) -> ModelAnswer | None:
+    """The model's JSON answer, or None when `raw` is not that JSON."""
+    data = _json(raw)
+    if not isinstance(data, dict) or not isinstance(data.get("claims"), list):
+        return None
+    claims = []
+    for item in data["claims"][:MAX_CLAIMS]:
+        if not isinstance(item, dict) or not isinstance(item.get("text"), str):
+            continue
+        ids = item.get("evidence")
+        ids = [i for i in ids if isinstance(i, int) and not isinstance(i, bool)] if isinstance(ids, list) else []
+        claims.append(Claim(item["text"].strip(), ids))
+    answerable = data.get("answerable")
+    return ModelAnswer(claims, answerable if isinstance(answerable, bool) else None, True)
+
+
+def parse_free_text(raw: str) -> ModelAnswer:
+    """Sentences with `[n]` markers, read as claims (the fallback without JSON output)."""
+    claims = [Claim(text, nums) for text, nums in split_answer(_tidy_markers(raw))]
+    return ModelAnswer(claims, None, False)
+
+
+def draft_text(raw: str) -> str:
+    """The claims written so far in a partial JSON answer (for streaming a draft)."""
+    from langchain_core.utils.json import parse_partial_json
+
+    try:
+        data = parse_partial_json(raw)
+    except (ValueError, TypeError):
+        return ""
+    if not isinstance(data, dict) or not isinstance(data.get("claims"), list):
+        return ""
+    texts = [c.get("text") for c in data["claims"] if isinstance(c, dict)]
+    return " ".join(t.strip() for t in texts if isinstance(t, str) and t.strip())
+
+
+def _json(raw: str) -> Any:
+    text = raw.strip()
+    if text.startswith("```"):
+        text = re.sub(r"^```\w*\s*|\s*```$", "", text)
+    try:
+        return json.loads(text)
+    except ValueError:
+        start, end = text.find("{"), text.rfind("}")
+        if 0 <= start < end:
+            try:
+                return json.loads(text[start : end + 1])
+            except ValueError:
+                return None
+    return None
+
+
+@dataclass
+class CheckedClaim:
+    text: str
+    evidence: list[EvidenceItem]
+
+
+@dataclass
+class ClaimCheck:
+    kept: list[CheckedClaim]
+    dropped: list[tuple[str, str]]  # (claim, why)
+
+
+def check_claims(
+    claims: Sequence[Claim],
+    question: str,
+    evidence: Sequence[EvidenceItem],
+    finder: QuoteFinder,
+    kinds: AnswerKinds,
+    known_names: frozenset[str] = frozenset(),
+) -> ClaimCheck:
+    """The claims that stand on their evidence (see the module docstring), in order.
+
+    `known_names`: lower-cased words of the corpus's English name renderings
+    (`names.yaml`), which an English claim may use for the Chinese names they render.
+    """
+    kept: list[CheckedClaim] = []
+    dropped: list[tuple[str, str]] = []
+    by_n = {e.n: e for e in evidence}
+    question_terms = set(kinds.subject_terms(question)) | set(_content_words(question, kinds))
+    seen: set[str] = set()
+    for claim in claims:
+        text = re.sub(r"\s*\[\d{1,2}\]", "", claim.text).strip()
+        if not text or normalize(text) in seen:
+            continue
+        seen.add(normalize(text))
+        new_words = [w for w in _content_words(text, kinds) if w not in question_terms and w not in normalize(question)]
+        if not new_words:
+            dropped.append((text, "says nothing beyond the question"))
+            continue
+        vecs = finder.embedder.embed_documents([to_simplified(text), to_simplified(f"{question} {text}")])
+        items = [by_n[n] for n in dict.fromkeys(claim.evidence) if n in by_n]
+        items = [e for e in items if _support(text, vecs, e, finder) >= SUPPORT_MIN] if items else []
+        if not items:
+            best = _closest(vecs[:1], evidence, finder)
+            if best is None:
+                dropped.append((text, "no evidence sentence states it"))
+                continue
+            items = [best]
+        quotes = [e.text for e in items]
+        if not _numbers_supported(text, question, quotes):
+            dropped.append((text, "a number or date is not in its evidence"))
+            continue
+        missing = [
+            n for n in _unsupported_names(text, question, quotes)
+            if n.lower() not in known_names and n.lower() not in kinds.not_pinyin
+        ]
+        if missing:
+            dropped.append((text, f"names not in its evidence: {', '.join(missing)}"))
+            continue
+        kept.append(CheckedClaim(text, items))
+    return ClaimCheck(kept, dropped)
+
+
+def _content_words(text: str, kinds: AnswerKinds) -> list[str]:
+    """Words that carry content: the subject terms of `text` plus its numbers."""
+    return list(dict.fromkeys([*kinds.subject_terms(text), *_numbers(text)]))
+
+
+def _support(text: str, vecs: np.ndarray, item: EvidenceItem, finder: QuoteFinder) -> float:
+    """How well `item` states the claim: meaning (embeddings) plus shared characters."""
+    ev = finder.embedder.embed_documents([to_simplified(item.text)])
+    return float(cosine(np.atleast_2d(vecs), ev).max()) + 0.5 * _bigram_overlap(text, item.text)
+
+
+def _closest(vecs: np.ndarray, evidence: Sequence[EvidenceItem], finder: QuoteFinder) -> EvidenceItem | None:
+    if not evidence:
+        return None
+    ev = finder.embedder.embed_documents([to_simplified(e.text) for e in evidence])
+    sims = cosine(np.atleast_2d(vecs), ev).max(axis=0)
+    i = int(np.argmax(sims))
+    return evidence[i] if sims[i] >= ATTACH_MIN else None
+
+
+def _unsupported_names(text: str, question: str, quotes: Sequence[str]) -> list[str]:
+    """Names in the claim that stand neither in its evidence nor in the question.
+
+    Checked only within one script: an English claim over Chinese evidence translates
+    names, which a surface check cannot follow (the similarity check covers it).
+    """
+    haystack = _plain(" ".join([question, *quotes]))
+    evidence_han = han_ratio(" ".join(quotes)) >= 0.3
+    if han_ratio(text) >= 0.3:
+        if not evidence_han:
+            return []
+        return [n for n in _han_names(text) if _plain(n) not in haystack]
+    names = [n for n in dict.fromkeys(_PROPER_LATIN.findall(text)) if n.lower() not in haystack.lower()]
+    if not evidence_han:
+        return names
+    # Over Chinese evidence only romanized Chinese names can be checked: "Guangxi" must
+    # be the pinyin of something in the evidence (or stand in the question).
+    spelled = _pinyin(" ".join(quotes))
+    return [n for n in names if _is_pinyin(n) and n.lower() not in spelled]
+
+
+def _han_names(text: str) -> list[str]:
+    from assistant.pipeline.keyword import _JIEBA_LOCK, _jieba
+
+    _jieba()
+    import jieba.posseg as posseg
+
+    with _JIEBA_LOCK:
+        pairs = posseg.lcut(to_simplified(text))
+    return list(dict.fromkeys(w for w, tag in pairs if tag in _NAME_TAGS and len(w) >= 2))
+
+
+@lru_cache(maxsize=1)
+def _syllables() -> frozenset[str]:
+    from pypinyin import lazy_pinyin
+    from pypinyin.pinyin_dict import pinyin_dict
+
+    return frozenset(lazy_pinyin(chr(cp))[0] for cp in pinyin_dict if 0x4E00 <= cp <= 0x9FFF)
+
+
+def _is_pinyin(word: str) -> bool:
+    """Whether `word` reads as two or more pinyin syllables ("Guangxi", "Qingdao")."""
+    if not word[1:].islower():
+        return False  # an acronym is not a romanized name
+    w = word.lower()
+    syllables = _syllables()
+    # reach[i]: the fewest syllables spelling w[:i] (None: cannot be spelled)
+    reach: list[int | None] = [0] + [None] * len(w)
+    for i in range(len(w)):
+        if reach[i] is None:
+            continue
+        for j in range(i + 1, min(len(w), i + 6) + 1):
+            if w[i:j] in syllables and (reach[j] is None or reach[j] > reach[i] + 1):  # type: ignore[operator]
+                reach[j] = reach[i] + 1  # type: ignore[operator]
+    return reach[-1] is not None and reach[-1] >= 2
+
+
+def _pinyin(text: str) -> str:
+    from pypinyin import lazy_pinyin
+
+    return "".join(lazy_pinyin(to_simplified(text))).lower()

@@ -31,11 +31,14 @@ _INSTRUCTION = re.compile(
             r"(提示词|提示詞)",
             r"(只|仅|僅)(回答|回复|回覆|输出|輸出|说|說)[：:]?\s*[“\"'「‘『]",
             r"不要引用|不要提到(这|這)",
+            # Role-play lines: a document speaking as a party of the conversation.
+            r"(^|\n)\s*(assistant|system|user|ai|chatbot|human|助手|助理|系统|系統|用户|用戶)\s*[:：]",
         ]
     ),
     re.IGNORECASE,
 )
-_SENTENCE_END = re.compile(r"(?<=[.!?。！？；;\n])")
+# A full stop ends a sentence only before a space or the end (not inside a URL or a number).
+_SENTENCE_END = re.compile(r"(?<=[!?。！？；;\n])|(?<=\.)(?=\s|$)")
 _LABEL = re.compile(r"^\s*[^\n:：]{1,40}[:：]\s*")
 INSTRUCTION_REMOVED = "[…]"  # what elided text looks like: nothing for a model to act on
 

@@ -58,7 +58,7 @@ LANGUAGE_NAMES = {
     "zh-Hant": "Traditional Chinese (繁體中文)",
 }
 REMINDER = {
-    "en": "Answer in JSON; write each claim in English.",
+    "en": "Answer in JSON. Write the text of every claim in English: translate the names and facts of the Chinese evidence.",
     "zh-Hans": "用 JSON 回答；每条 claim 用简体中文写。",
     "zh-Hant": "用 JSON 回答；每條 claim 用繁體中文寫。",
 }

@@ -1,10 +1,9 @@
-"""Citations: tie each claim of an answer to a verbatim quote from a retrieved passage.
+"""Citations: quotes checked against their document, numbered and rendered after each claim.
 
-The chat model only says *which* passage supports a sentence (`[n]`); the quote itself is
-chosen here, as the passage sentence that best matches the claim (multilingual
-embeddings, so an English claim finds its Chinese source), and is then checked to be an
-exact slice of the document. A sentence whose citation cannot be checked, or that states
-a number its passages do not contain, is dropped, never shown.
+The sentences of a chunk (`QuoteFinder.sentences`, embedded once and cached) are what the
+evidence stage chooses from; a citation is built only for an exact slice of its document
+(`verify_quote`). The number checks and the `[n]` parsing of free-text answers live here
+too, shared by the claim checks.
 """
 
 from __future__ import annotations
@@ -15,38 +14,17 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
-import numpy as np
-
-from assistant.pipeline.embedding import Embedder, Vectors, cosine
+from assistant.pipeline.embedding import Embedder, Vectors
 from assistant.text import han_ratio, normalize, split_sentences, to_simplified
-from assistant.types import Chunk, Citation, Document, SearchHit
+from assistant.types import Chunk, Citation, Document
 
 _MARKER = re.compile(r"\[(\d{1,2})\]")
 _LEADING_MARKERS = re.compile(r"^(\s*\[\d{1,2}\])+")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-_SECTION = re.compile(r"^\s*(\d+(\.\d+)*\s|表\s*\d)")
-_QUOTED = re.compile(r"[“\"「『]([^”\"」』]{4,200})[”\"」』]")
-
-# Similarity needed to attach a citation to a sentence the model left uncited.
-ATTACH_THRESHOLD = 0.55
-# Below this, the passage the model cited does not support the sentence at all.
-SUPPORT_THRESHOLD = 0.2
-# Of several passages cited for one sentence, keep those this close to the best (≤ 3).
-MULTI_CITE_MARGIN = 0.15
-MAX_CITES_PER_SENTENCE = 3
-
-
-@dataclass(frozen=True)
-class SentenceMatch:
-    """The passage sentence closest to a claim: its offsets in the chunk text and its score."""
-
-    start: int
-    end: int
-    score: float
 
 
 class QuoteFinder:
-    """Finds the passage sentence closest to a claim; caches sentence embeddings."""
+    """The quotable sentences of a chunk with their embeddings, cached per chunk."""
 
     def __init__(self, embedder: Embedder, cache_size: int = 2048) -> None:
         self.embedder = embedder
@@ -74,25 +52,6 @@ class QuoteFinder:
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         return spans, vectors
-
-    def best(self, claim: str, chunk: Chunk, claim_vecs: Vectors | None = None) -> SentenceMatch:
-        """The best quote for `claim`; `claim_vecs` may hold several phrasings of it."""
-        spans, vectors = self.sentences(chunk)
-        if claim_vecs is None:
-            claim_vecs = self.embedder.embed_query(to_simplified(claim))
-        sims = cosine(np.atleast_2d(claim_vecs), vectors).max(axis=0)
-        overlap = np.array([_bigram_overlap(claim, chunk.text[a:b]) for a, b in spans])
-        # A claim's numbers must stand in its quote (see `_numbers_supported`), so a
-        # sentence holding them is the better quote.
-        numbers = _numbers(claim)
-        holds = np.array(
-            [sum(n in _plain(chunk.text[a:b]) for n in numbers) / len(numbers) if numbers else 0.0 for a, b in spans]
-        )
-        support = sims + 0.5 * overlap
-        # The bonus picks among sentences; the score reported is the support alone, so
-        # holding a number never makes an unrelated sentence count as support.
-        i = int(np.argmax(support + 0.3 * holds))
-        return SentenceMatch(spans[i][0], spans[i][1], float(support[i]))
 
 
 def _substantial(sentence: str) -> bool:
@@ -174,105 +133,12 @@ def verify_quote(document: Document, chunk: Chunk, start: int, end: int) -> Cita
     )
 
 
-def cite(
-    raw_answer: str,
-    question: str,
-    passages: list[SearchHit],
-    finder: QuoteFinder,
-) -> CitationResult:
-    """Check and attach citations to each sentence of a model's answer.
-
-    A sentence keeps the passages the model cited when they support it (a close quote,
-    and every number of the sentence in them). Otherwise the best other retrieved
-    passage that does support it is cited instead (small models often cite the
-    neighbouring passage); failing that, the sentence is dropped.
-    """
-    kept: list[CitedSentence] = []
-    dropped: list[str] = []
-    # A numbered section heading or a table caption echoed back is not an answer (a
-    # document title can be: "where did the conference open?" → its title says).
-    labels = {normalize(h.chunk.heading) for h in passages if h.chunk.heading and _SECTION.match(h.chunk.heading)}
-    for text, nums in split_answer(_tidy_markers(raw_answer)):
-        if not _substantive(text) or normalize(text.rstrip("。.")) in labels:
-            dropped.append(text)
-            continue
-        # "It was founded in 2014" only makes sense with the question: embed both ways.
-        claim_vecs = finder.embedder.embed_documents(
-            [to_simplified(text), to_simplified(f"{question} {text}")]
-        )
-        cited = sorted({n for n in nums if 1 <= n <= len(passages)})
-        citations = _supported(text, question, cited, passages, finder, claim_vecs, SUPPORT_THRESHOLD)
-        if not citations:
-            others = [n for n in range(1, len(passages) + 1) if n not in cited]
-            # Re-attribution must rest on the sentence alone: with the question folded
-            # in, any sentence would look like it belongs to an on-topic passage.
-            citations = _supported(
-                text, question, others, passages, finder, claim_vecs[:1], ATTACH_THRESHOLD, best_only=True
-            )
-        if not citations:
-            dropped.append(text)
-            continue
-        kept.append(CitedSentence(text, citations))
-    return _renumber(kept, dropped)
-
-
-def _supported(
-    text: str,
-    question: str,
-    candidates: list[int],
-    passages: list[SearchHit],
-    finder: QuoteFinder,
-    claim_vecs: Vectors,
-    threshold: float,
-    best_only: bool = False,
-) -> list[Citation]:
-    scored: list[tuple[float, int, SentenceMatch]] = []
-    for n in candidates:
-        hit = passages[n - 1]
-        quote = _quoted_in(text, hit.chunk) or finder.best(text, hit.chunk, claim_vecs)
-        if quote.score >= threshold:
-            scored.append((quote.score, n, quote))
-    scored.sort(key=lambda x: -x[0])
-    if scored:
-        # A model that cites every passage is not citing: keep the few that fit best.
-        top = scored[0][0]
-        scored = [x for x in scored if x[0] >= top - MULTI_CITE_MARGIN][:MAX_CITES_PER_SENTENCE]
-    def quote_text(n: int, q: SentenceMatch) -> str:
-        return passages[n - 1].chunk.text[q.start : q.end]
-
-    if best_only:
-        # The single best passage whose quote also holds every number of the sentence.
-        scored = [s for s in scored if _numbers_supported(text, question, [quote_text(s[1], s[2])])][:1]
-    elif not _numbers_supported(text, question, [quote_text(n, q) for _, n, q in scored]):
-        return []
-    out = []
-    for _score, n, quote in sorted(scored, key=lambda x: x[1]):
-        citation = verify_quote(passages[n - 1].document, passages[n - 1].chunk, quote.start, quote.end)
-        if citation is not None:
-            out.append(citation)
-    return out
-
-
 def _tidy_markers(raw: str) -> str:
     # "[1], [2] and [3]" → "[1][2][3]"; a literal "[n]" copied from the prompt goes.
     raw = re.sub(r"\[n\]", "", raw)
     # The paper's own reference marks (^[8]) teach the model a footnote style.
     raw = re.sub(r"\^\s*\[(?=\d)", "[", raw)
     return re.sub(r"\]\s*(?:[,，、;；]|and|和|及)?\s*\[(?=\d)", "][", raw)
-
-
-def _substantive(text: str) -> bool:
-    letters = re.sub(r"[\W\d_]+", "", text)
-    return len(letters) >= 4
-
-
-def _quoted_in(text: str, chunk: Chunk) -> SentenceMatch | None:
-    """A passage string the model quoted verbatim, if any."""
-    for m in _QUOTED.finditer(text):
-        i = chunk.text.find(m.group(1))
-        if i >= 0:
-            return SentenceMatch(i, i + len(m.group(1)), 1.0)
-    return None
 
 
 def _numbers(text: str) -> set[str]:
@@ -330,5 +196,8 @@ def render(sentences: list[CitedSentence]) -> str:
             parts.append(f"{body[:-1]} {marks}{body[-1]}".replace("  ", " "))
         else:
             parts.append(f"{body} {marks}" if han_ratio(body) < 0.3 else f"{body}{marks}")
-    joiner = " " if sentences and han_ratio(" ".join(s.text for s in sentences)) < 0.3 else ""
-    return joiner.join(parts)
+    out = ""
+    for part in parts:
+        # English sentences take a space between them, Chinese ones none.
+        out += (" " if out and (out[-1] in ".!?;" or han_ratio(part[:20]) < 0.3) else "") + part
+    return out

@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import re
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -43,7 +45,7 @@ from assistant.pipeline.claims import (
     parse_structured,
 )
 from assistant.pipeline.domain import Names
-from assistant.pipeline.evidence import EvidenceItem, render_evidence, select_evidence
+from assistant.pipeline.evidence import EvidenceItem, is_fragment, render_evidence, select_evidence
 from assistant.pipeline.keyword import query_tokens
 from assistant.pipeline.prompts import PromptSet
 from assistant.pipeline.retrieve import Filters, HybridRetriever
@@ -94,8 +96,13 @@ FALLBACK_NOTICE = {
 MIN_RELEVANCE = 0.2
 # An evidence sentence the extractive backend shows must score at least this.
 EXTRACTIVE_MIN = 0.35
-# Share of the question's content words the evidence of an answer must hold (same script).
-SUBJECT_MIN = 0.6
+# Share of the question's content words (weighted by rarity) the evidence and its
+# surroundings must hold (same script).
+SUBJECT_MIN = 0.5
+# The same for an English question over Chinese evidence, through the glossary's terms.
+SUBJECT_MIN_GLOSSARY = 0.2
+# Characters around an evidence sentence that count as its context for the subject check.
+SUBJECT_WINDOW = 150
 
 
 @dataclass(frozen=True)
@@ -154,6 +161,7 @@ class AnswerEngine:
         # Small models writing English over Chinese passages leave some names untranslated.
         self.names = names if names is not None else Names()
         self.finder = QuoteFinder(retriever.embedder)
+        self._df: Counter[str] | None = None  # passages holding each search token, built on first use
         self._known_names = frozenset(
             w.lower() for _, en in self.names.english for w in re.findall(r"[A-Za-z]+", en)
         )
@@ -294,8 +302,11 @@ class AnswerEngine:
         backend: str | None = None,
         intro: str | None = None,
     ) -> Answer:
-        answering = [c for c in kept if self.answers(c, query, asked)]
-        if answering and model_says is not False:
+        about = [c for c in kept if self.about_subject(c, query)]
+        # Every checkable thing asked for ("when and where") must stand in some claim.
+        wanted = [k for k in asked if k.evidence]
+        missing = [k for k in wanted if not any(self.holds(c, k, query) for c in about)]
+        if about and not missing and model_says is not False:
             sentences, citations = _cited(kept)
             text = render(sentences)
             if intro:
@@ -303,27 +314,53 @@ class AnswerEngine:
             return Answer(
                 answer=text, citations=citations, grounded=True, backend=backend or self.backend, query=query
             )
-        return self._refusal(kept, evidence, asked, language, query, backend or self.backend)
+        return self._refusal(kept, evidence, missing or asked, language, query, backend or self.backend)
+
+    def holds(self, claim: CheckedClaim, kind: Kind, query: str) -> bool:
+        """Whether `claim` gives the `kind` of thing asked: in its evidence, and for a date,
+        number or contact detail also in what the claim adds to the question."""
+        if not kind.held_by(" ".join(e.text for e in claim.evidence)):
+            return False
+        return not kind.in_claim or kind.held_by(self.kinds.beyond(claim.text, query))
 
     def answers(self, claim: CheckedClaim, query: str, asked: Sequence[Kind]) -> bool:
-        """Whether `claim`'s evidence holds what `query` asks for, about its subject."""
-        text = " ".join(e.text for e in claim.evidence)
+        """Whether `claim` is about the question's subject and gives one thing it asks for."""
+        wanted = [k for k in asked if k.evidence]
+        return self.about_subject(claim, query) and (not wanted or any(self.holds(claim, k, query) for k in wanted))
+
+    def about_subject(self, claim: CheckedClaim, query: str) -> bool:
+        """Whether the passages of `claim`'s evidence are about what `query` names."""
+        # The evidence with what surrounds it: the subject is often named a sentence before.
         context = " ".join(
-            [text, *{f"{e.hit.document.title} {e.hit.chunk.heading or ''}" for e in claim.evidence}]
+            dict.fromkeys(
+                f"{e.hit.document.title} {e.hit.chunk.heading or ''} "
+                f"{e.hit.chunk.text[max(0, e.start - SUBJECT_WINDOW) : e.end + SUBJECT_WINDOW]}"
+                for e in claim.evidence
+            )
         )
-        if asked and not any(
-            k.held_by(text) and (not k.in_claim or k.held_by(claim.text)) for k in asked
-        ):
-            return False
+        text = " ".join(e.text for e in claim.evidence)
         if (han_ratio(query) >= 0.3) == (han_ratio(text) >= 0.3):
-            terms = self.kinds.subject_terms(query)
+            terms, least = self.kinds.subject_terms(query), SUBJECT_MIN
         else:
             # Another script: the question's words reach the evidence only through the
-            # corpus glossary (English phrase → Chinese terms); without any, no check.
-            terms = self._glossary_terms(query)
-            if not terms:
-                return True
-        return coverage(terms, context) >= SUBJECT_MIN
+            # corpus glossary (English phrase → Chinese terms).
+            terms, least = self._glossary_terms(query), SUBJECT_MIN_GLOSSARY
+        return self._weighted_coverage(terms, context) >= least
+
+    def _weighted_coverage(self, terms: Sequence[str], context: str) -> float:
+        """Coverage with each term weighted by its rarity in the index (idf): the words that
+        name a subject ("南亚", "王志刚") count, the ones every passage has ("中心") hardly."""
+        if not terms:
+            return 1.0
+        n = len(self.retriever.snapshot.tokens)
+        weights = {t: math.log((n + 1) / (self._document_frequency(t) + 1)) + 0.05 for t in terms}
+        present = sum(w for t, w in weights.items() if coverage([t], context) == 1.0)
+        return present / sum(weights.values())
+
+    def _document_frequency(self, term: str) -> int:
+        if self._df is None:
+            self._df = Counter(t for tokens in self.retriever.snapshot.tokens for t in set(tokens))
+        return self._df.get(term, 0)
 
     def _glossary_terms(self, query: str) -> list[str]:
         if han_ratio(query) >= 0.3:
@@ -371,7 +408,7 @@ class AnswerEngine:
     ) -> Answer:
         """The best evidence sentences, verbatim, under the same answerability rule."""
         ranked = sorted(evidence, key=lambda e: -e.score)
-        claims = [CheckedClaim(e.text.strip(), [e]) for e in ranked if e.score >= EXTRACTIVE_MIN]
+        claims = [CheckedClaim(e.text.strip(), [e]) for e in ranked if e.score >= EXTRACTIVE_MIN and not is_fragment(e)]
         # Only sentences holding what was asked, when there are any; otherwise they are
         # the closest things the documents state.
         answering = [c for c in claims if self.answers(c, query, asked)]

@@ -86,6 +86,21 @@ class AnswerKinds:
         ]
         return list(dict.fromkeys(terms))
 
+    def beyond(self, claim: str, question: str) -> str:
+        """What `claim` says besides the question's own words."""
+        from assistant.pipeline.keyword import word_tokens
+
+        asked = to_simplified(normalize(question))
+        stems = {stem(w) for w in _LATIN_WORD.findall(asked)} | {stem(w) for w in self.question_words_en}
+        out = []
+        for w in word_tokens(to_simplified(normalize(claim))):
+            if _LATIN_WORD.fullmatch(w):
+                if stem(w) not in stems:
+                    out.append(w)
+            elif w not in asked:
+                out.append(w)
+        return " ".join(out)
+
     def states_absence(self, claim: str) -> bool:
         """Whether `claim` says that something is missing rather than stating a fact."""
         folded = normalize(claim)
@@ -102,11 +117,19 @@ class AnswerKinds:
 
 
 def coverage(terms: Sequence[str], text: str) -> float:
-    """The share of `terms` that stand in `text` (1.0 when there are none)."""
+    """The share of `terms` that stand in `text` (1.0 when there are none); either script."""
     if not terms:
         return 1.0
-    folded = normalize(text).replace(" ", "")
-    return sum(t.replace(" ", "") in folded for t in terms) / len(terms)
+    folded = to_simplified(normalize(text)).replace(" ", "")
+    return sum(to_simplified(t).replace(" ", "") in folded for t in terms) / len(terms)
+
+
+def stem(word: str) -> str:
+    """A light English stem, so that "heads" and "headed" count as the question's word."""
+    for suffix in ("ing", "ed", "es", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)]
+    return word
 
 
 @lru_cache(maxsize=8)

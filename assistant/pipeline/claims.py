@@ -180,8 +180,9 @@ def check_claims(
         if not text or normalize(text) in seen:
             continue
         seen.add(normalize(text))
-        new_words = [w for w in _content_words(text, kinds) if w not in question_terms and w not in normalize(question)]
-        if not new_words:
+        if not kinds.beyond(text, question).strip() or not [
+            w for w in _content_words(text, kinds) if w not in question_terms and w not in normalize(question)
+        ]:
             dropped.append((text, "says nothing beyond the question"))
             continue
         vecs = finder.embedder.embed_documents([to_simplified(text), to_simplified(f"{question} {text}")])

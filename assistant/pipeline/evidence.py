@@ -91,7 +91,7 @@ def select_evidence(
             holds = bool(asked) and any(k.evidence and k.held_by(sentence) for k in asked)
             score = float(sim) + 0.3 * _bigram_overlap(query, sentence) - 0.02 * i
             # A title, affiliation or caption line is not a statement: last resort only.
-            fragment = not hit.chunk.is_table and not _ENDS.search(sentence)
+            fragment = _fragment(hit, sentence)
             raw.append((score, han_ratio(sentence) >= 0.3, holds, fragment, i, a, b))
     if not raw:
         return []
@@ -175,6 +175,15 @@ def _with_neighbour(hit: SearchHit, finder: QuoteFinder, kinds: AnswerKinds, a: 
     if looks_like_instruction(hit.chunk.text[start:a]):
         return a
     return start
+
+
+def _fragment(hit: SearchHit, sentence: str) -> bool:
+    return not hit.chunk.is_table and not _ENDS.search(sentence)
+
+
+def is_fragment(item: EvidenceItem) -> bool:
+    """Whether the item is a title, affiliation or caption line rather than a statement."""
+    return _fragment(item.hit, item.text.strip())
 
 
 def _source_line(hit: SearchHit) -> str:

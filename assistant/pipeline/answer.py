@@ -98,7 +98,7 @@ MIN_RELEVANCE = 0.2
 EXTRACTIVE_MIN = 0.35
 # Share of the question's content words (weighted by rarity) the evidence and its
 # surroundings must hold (same script).
-SUBJECT_MIN = 0.5
+SUBJECT_MIN = 0.4
 # The same for an English question over Chinese evidence, through the glossary's terms.
 SUBJECT_MIN_GLOSSARY = 0.2
 # Characters around an evidence sentence that count as its context for the subject check.

@@ -75,7 +75,7 @@ class AnswerKinds:
 
         folded = normalize(question)
         terms: list[str] = []
-        if han_ratio(folded) >= 0.2:
+        if han_ratio(folded) > 0:
             terms += [
                 w for w in word_tokens(folded)
                 if w not in self.question_words_zh and (len(w) >= 2 or w.isdigit())

@@ -78,6 +78,7 @@ SUPPORT_MIN = 0.35
 ATTACH_MIN = 0.55
 _PROPER_LATIN = re.compile(r"(?<![\w-])(?:[A-Z][a-zA-Z0-9]*[A-Z0-9][a-zA-Z0-9]*|[A-Z][a-z]{2,})(?![\w-])")
 _NAME_TAGS = ("nr", "ns", "nt", "nz")
+_ADMIN_SUFFIX = re.compile(r"(?<=..)(市|省|县|区|州|镇)$")
 
 
 @dataclass
@@ -196,8 +197,18 @@ def check_claims(
             items = [best]
         quotes = [e.text for e in items]
         if not _numbers_supported(text, question, quotes):
-            dropped.append((text, "a number or date is not in its evidence"))
-            continue
+            # Small models often cite the neighbouring sentence: another evidence sentence
+            # that holds every number and states the claim will do.
+            others = [
+                e for e in evidence
+                if e not in items and _numbers_supported(text, question, [e.text])
+                and _support(text, vecs, e, finder) >= SUPPORT_MIN
+            ]
+            if not others:
+                dropped.append((text, "a number or date is not in its evidence"))
+                continue
+            items = others[:1]
+            quotes = [items[0].text]
         missing = [
             n for n in _unsupported_names(text, question, quotes)
             if n.lower() not in known_names and n.lower() not in kinds.not_pinyin
@@ -235,12 +246,13 @@ def _unsupported_names(text: str, question: str, quotes: Sequence[str]) -> list[
     Checked only within one script: an English claim over Chinese evidence translates
     names, which a surface check cannot follow (the similarity check covers it).
     """
-    haystack = _plain(" ".join([question, *quotes]))
+    haystack = to_simplified(_plain(" ".join([question, *quotes])))
     evidence_han = han_ratio(" ".join(quotes)) >= 0.3
     if han_ratio(text) >= 0.3:
         if not evidence_han:
             return []
-        return [n for n in _han_names(text) if _plain(n) not in haystack]
+        # "南宁市" stands where the evidence says "南宁".
+        return [n for n in _han_names(text) if _ADMIN_SUFFIX.sub("", to_simplified(_plain(n))) not in haystack]
     names = [n for n in dict.fromkeys(_PROPER_LATIN.findall(text)) if n.lower() not in haystack.lower()]
     if not evidence_han:
         return names

@@ -313,3 +313,14 @@ def test_a_non_finite_number_is_422_not_500(api: TestClient) -> None:
     r = api.post("/v1/chat", content=b'{"message": Infinity}', headers={"content-type": "application/json"})
     assert r.status_code == 422, r.status_code
     assert r.json()["detail"].startswith("message")
+
+
+def test_a_question_the_documents_do_not_answer_gets_what_they_do_say(client) -> None:  # type: ignore[no-untyped-def]
+    data = _chat(client, "中国—阿拉伯国家技术转移中心的电子邮箱是什么？")
+    assert data["grounded"] is False and data["citations"] == []
+    assert data["answer"].startswith("文档中没有写明这个问题所问的联系方式")
+    assert data["related"], data  # the closest facts, cited
+    doc = client.get(f"/v1/documents/{data['related'][0]['doc_id']}").json()
+    r = data["related"][0]
+    assert doc["text"][r["start"] : r["end"]] == r["quote"]
+    assert f"[{r['n']}]" in data["answer"]

@@ -1,0 +1,89 @@
+"""What a question asks for, and whether evidence holds it (prompts/answer_kinds.yaml)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from assistant.pipeline.answerability import AnswerKindsError, coverage, load_answer_kinds, stem
+from assistant.settings import PROJECT_ROOT
+
+KINDS = load_answer_kinds(PROJECT_ROOT / "prompts")
+
+
+@pytest.mark.parametrize(
+    ("question", "kinds"),
+    [
+        ("When was the center set up?", ["date"]),
+        ("上合組織技術轉移中心是什麼時候啟用的？", ["date"]),
+        ("How many member institutions does the alliance have?", ["number"]),
+        ("中国—南亚技术转移中心有多少名员工？", ["number"]),
+        ("有哪几种方式？", []),  # a list, not a number
+        ("What is the email address of the center?", ["contact"]),
+        ("中國—上合組織技術轉移中心的聯繫電話是多少？", ["contact", "number"]),
+        ("Who is the director of the China–ASEAN center?", ["person"]),
+        ("中关村技术经理人协会的会长是谁？", ["person"]),
+        ("科技部副部长黄卫介绍了哪些国家？", ["place"]),  # a title in passing is not "who"
+        ("Which fund management company will manage the fund?", ["organization"]),
+        ("由谁负责日常运营？", ["organization"]),
+        ("When and where will the conference be held?", ["date", "place"]),
+        ("Why was Ningxia chosen?", ["reason"]),
+        ("What does the union do?", []),
+    ],
+)
+def test_what_a_question_asks_for(question: str, kinds: list[str]) -> None:
+    assert [k.name for k in KINDS.asked(question)] == kinds
+
+
+def _kind(name: str):  # type: ignore[no-untyped-def]
+    return next(k for k in KINDS.kinds if k.name == name)
+
+
+def test_evidence_holds_a_kind_only_when_its_shape_is_there() -> None:
+    assert _kind("date").held_by("中国—东盟技术转移中心（2014年，广西）")  # a year before 年 counts
+    assert not _kind("date").held_by("由广西东盟技术转移中心负责日常具体运营和管理工作")
+    assert _kind("contact").held_by("联系电话：0771-1234567")
+    assert _kind("contact").held_by("write to info@example.org")
+    assert not _kind("contact").held_by("中心主要面向阿拉伯国家开展国际技术转移")
+    assert _kind("number").held_by("Five joint projects were transferred.")
+    assert _kind("reason").held_by("由于地处沿海，青岛被选为总部。")
+    assert not _kind("reason").held_by("青岛是总部所在地。")
+    assert _kind("place").label("zh-Hant") == "具體地點"
+
+
+def test_what_a_claim_adds_to_the_question() -> None:
+    q = "Who heads the Qingdao Science and Technology Bureau?"
+    assert KINDS.beyond("The Qingdao Science and Technology Bureau is headed by the Qingdao Science and Technology Bureau.", q) == ""
+    assert KINDS.beyond("It was founded in 2014.", "When was the center founded?") == "2014"
+    added = KINDS.beyond("上合组织技术转移中心2023年的营业收入是政府购买服务", "上合组织技术转移中心2023年的营业收入是多少？")
+    assert "2023" not in added and "政府" in added
+
+
+def test_subject_terms_leave_question_words_out() -> None:
+    assert KINDS.subject_terms("When was the China–ASEAN center founded?") == ["china", "asean", "center", "founded"]
+    terms = KINDS.subject_terms("王志刚在东创会上提出的三点倡议是什么？")
+    assert "王志刚" in terms and "什么" not in terms
+
+
+def test_coverage_folds_scripts_and_stems() -> None:
+    assert coverage(["王志刚", "倡议"], "王志剛提出三點倡議") == 1.0
+    assert coverage(["南亚", "中心"], "中非创新合作中心") == 0.5
+    assert coverage([], "anything") == 1.0
+    assert stem("heads") == stem("headed") == "head"
+
+
+def test_a_claim_that_says_something_is_missing_is_recognised() -> None:
+    assert KINDS.states_absence("The email address is not provided in the evidence.")
+    assert KINDS.states_absence("文档中没有提到该中心的邮箱。")
+    assert not KINDS.states_absence("It is run by the Guangxi ASEAN Technology Transfer Center.")
+
+
+def test_a_malformed_file_names_itself(tmp_path: Path) -> None:
+    (tmp_path / "answer_kinds.yaml").write_text("kinds:\n  date:\n    cues: ['(']\n", "utf-8")
+    with pytest.raises(AnswerKindsError, match=r"answer_kinds.yaml: kind 'date', cues pattern"):
+        load_answer_kinds(tmp_path)
+    missing = tmp_path / "none"
+    missing.mkdir()
+    with pytest.raises(AnswerKindsError, match="ASSISTANT_PROMPTS_DIR"):
+        load_answer_kinds(missing)

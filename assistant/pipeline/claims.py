@@ -120,8 +120,12 @@ def draft_text(raw: str) -> str:
     """The claims written so far in a partial JSON answer (for streaming a draft)."""
     from langchain_core.utils.json import parse_partial_json
 
+    raw = re.sub(r"^\s*```[a-zA-Z]*\s*", "", raw)  # a code fence around the JSON
+    start = raw.find("{")
+    if start < 0:
+        return ""
     try:
-        data = parse_partial_json(raw)
+        data = parse_partial_json(raw[start:].removesuffix("```").strip())
     except (ValueError, TypeError):
         return ""
     if not isinstance(data, dict) or not isinstance(data.get("claims"), list):

@@ -46,6 +46,7 @@ def test_the_draft_is_the_claim_text_written_so_far() -> None:
     assert draft_text(raw) == "It was founded"
     assert draft_text(raw + ' in 2014."}, {"evidence": [2], "text": "It is in') == "It was founded in 2014. It is in"
     assert draft_text("") == "" and draft_text("not json") == ""
+    assert draft_text('```json\n{\n  "claims": [\n    {\n      "evidence": [1],\n      "text": "It was') == "It was"
 
 
 @pytest.mark.parametrize(("word", "pinyin"), [("Guangxi", True), ("Qingdao", True), ("Soviet", False), ("ASEAN", False), ("Technology", False)])

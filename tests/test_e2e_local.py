@@ -72,7 +72,7 @@ def test_unanswerable_question_is_not_grounded(local_assistant: Assistant) -> No
     answer = local_assistant.chat("How many employees does the China–South Asia center have?")
     assert answer.grounded is False
     assert answer.citations == []
-    assert answer.answer == "The documents do not cover this question."
+    assert answer.answer.startswith("The documents do not")
 
 
 def test_streaming_over_the_api(local_assistant: Assistant) -> None:

@@ -184,14 +184,20 @@ class AnswerEngine:
         history = history or []
         language = detect_language(message)
         query = self.rewrite(message, history)
-        hits = self._retrieve(query, history)
+        # A follow-up is searched and its evidence chosen with the previous question beside
+        # it, so that "who runs it?" stays about the center asked before even when the
+        # rewrite lost it; the model sees what "it" refers to, too.
+        users = [t.content for t in history if t.role == "user"]
+        focus = f"{query} {users[-1]}" if users and self.chat_model is not None else query
+        asking = f"{message} (follow-up to: {users[-1]})" if users else message
+        hits = self._retrieve(focus, history)
         yield SourcesEvent(tuple(hits))
         best = max((h.dense_score or 0.0 for h in hits), default=0.0)
         if not hits or best < MIN_RELEVANCE:
             yield from self._emit(self._not_covered(language, query))
             return
         asked = self.kinds.asked(query)
-        evidence = self.evidence(query, hits, asked, message)
+        evidence = self.evidence(focus, hits, asked, message)
         if not evidence:
             yield from self._emit(self._not_covered(language, query))
             return
@@ -202,7 +208,7 @@ class AnswerEngine:
         draft = ""
         try:
             for token in self.chat_model.stream(
-                self.messages(message, evidence, language),
+                self.messages(asking, evidence, language),
                 max_tokens=self.max_answer_tokens,
                 schema=ANSWER_SCHEMA,
             ):
@@ -379,10 +385,12 @@ class AnswerEngine:
     ) -> Answer:
         label = asked[0].label(language) if asked else ANY_ANSWER[language]
         text = NOT_STATED[language].format(label=label)
-        related = [c for c in kept if not self.kinds.states_absence(c.text)][:2]
+        # The closest facts, only when they are about what the question names.
+        related = [c for c in kept if not self.kinds.states_absence(c.text) and self.about_subject(c, query)][:2]
         if not related and evidence:
             best = max(evidence, key=lambda e: e.score)
-            related = [CheckedClaim(f"“{best.text.strip()}”", [best])]
+            quoted = CheckedClaim(f"“{best.text.strip()}”", [best])
+            related = [quoted] if self.about_subject(quoted, query) else []
         sentences, citations = _cited(related)
         if len(sentences) == 1:
             text += (" " if language == "en" else "") + CLOSEST[language] + " " + render(sentences)

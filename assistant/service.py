@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,9 +22,9 @@ from assistant.errors import Busy, InvalidInput, NotFound, Unavailable, without_
 from assistant.llm import build_chat_model
 from assistant.llm.base import ChatModel, ChatModelError
 from assistant.llm.queue import ChatQueue
-from assistant.pipeline.answer import AnswerEngine, DoneEvent, Event, TokenEvent, Turn
+from assistant.pipeline.answer import AnswerEngine, DoneEvent, Event, TokenEvent, Turn, estimate_tokens
 from assistant.pipeline.answerability import load_answer_kinds
-from assistant.pipeline.chunking import ChunkerConfig, tiktoken_counter
+from assistant.pipeline.chunking import ChunkerConfig, tiktoken_or
 from assistant.pipeline.corpus import CorpusError
 from assistant.pipeline.domain import load_domain
 from assistant.pipeline.embedding import Embedder, USEEmbedder
@@ -136,7 +136,7 @@ class Assistant:
             k=self.settings.retrieval_k,
             max_answer_tokens=self.settings.max_answer_tokens,
             prompt_tokens=self.settings.answer_prompt_tokens,
-            count_tokens=_token_counter(),
+            count_tokens=tiktoken_or(estimate_tokens, "prompt sizes are"),
             names=self.domain.names,
         )
         with self._lock:
@@ -302,13 +302,3 @@ class Assistant:
         cache.put(text, target, result)
         return result
 
-
-def _token_counter() -> Callable[[str], int] | None:
-    """tiktoken's counter when its encoding is cached offline; otherwise a rough estimate."""
-    try:
-        count = tiktoken_counter()
-        count("probe")
-        return count
-    except Exception as exc:  # no tiktoken cache offline
-        log.warning("tiktoken unavailable, prompt sizes are estimated from characters: %s", exc)
-        return None

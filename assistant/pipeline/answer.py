@@ -157,7 +157,7 @@ class AnswerEngine:
         self.k = k
         self.max_answer_tokens = max_answer_tokens
         self.prompt_tokens = prompt_tokens
-        self.count_tokens = count_tokens or _rough_tokens
+        self.count_tokens = count_tokens or estimate_tokens
         # Small models writing English over Chinese passages leave some names untranslated.
         self.names = names if names is not None else Names()
         self.finder = QuoteFinder(retriever.embedder)
@@ -450,7 +450,8 @@ def _cited(claims: Sequence[CheckedClaim]) -> tuple[list[CitedSentence], list[Ci
     return result.sentences, result.citations
 
 
-def _rough_tokens(text: str) -> int:
+def estimate_tokens(text: str) -> int:
+    """Tokens of `text` without a tokenizer: about one per Chinese character."""
     return (len(text.encode("utf-8")) + 2) // 3
 
 

@@ -9,6 +9,7 @@ whole when they fit in `table_max_tokens`, else split between rows.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +17,8 @@ from functools import lru_cache
 
 from assistant.text import detect_language, split_sentences, to_simplified
 from assistant.types import Chunk, Document
+
+log = logging.getLogger(__name__)
 
 CHUNKER_VERSION = "3"
 
@@ -61,6 +64,20 @@ def tiktoken_counter() -> TokenCounter:
 
     encoding = tiktoken.get_encoding("cl100k_base")
     return lambda text: len(encoding.encode_ordinary(text))
+
+
+def tiktoken_or(estimate: TokenCounter, what: str) -> TokenCounter:
+    """tiktoken's counter when its encoding is available offline; otherwise `estimate`.
+
+    `what` says in the warning what the estimate is used for.
+    """
+    try:
+        count = tiktoken_counter()
+        count("probe")
+        return count
+    except Exception as exc:  # no tiktoken cache offline: an estimate will do
+        log.warning("tiktoken unavailable, %s estimated from characters: %s", what, exc)
+        return estimate
 
 
 def chunk_document(

@@ -362,15 +362,9 @@ def extra(answer: Answer) -> TechTransferExtra:
 
 @functools.lru_cache(maxsize=1)
 def _counter() -> Callable[[str], int]:
-    try:
-        from assistant.pipeline.chunking import tiktoken_counter
+    from assistant.pipeline.chunking import tiktoken_or
 
-        count = tiktoken_counter()
-        count("probe")
-        return count
-    except Exception as exc:  # no tiktoken cache offline: a rough estimate will do
-        log.warning("tiktoken unavailable, usage is estimated from characters: %s", exc)
-        return lambda text: (len(text.encode("utf-8")) + 3) // 4
+    return tiktoken_or(lambda text: (len(text.encode("utf-8")) + 3) // 4, "usage is")
 
 
 def usage(parsed: ParsedChat, answer_text: str) -> CompletionUsage:

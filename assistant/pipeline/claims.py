@@ -260,7 +260,7 @@ def _unsupported_names(text: str, question: str, quotes: Sequence[str]) -> list[
     names = [n for n in dict.fromkeys(_PROPER_LATIN.findall(text)) if n.lower() not in haystack.lower()]
     if not evidence_han:
         return names
-    # Over Chinese evidence only romanized Chinese names can be checked: "Guangxi" must
+    # Over Chinese evidence only romanized Chinese names can be checked: "Shenzhen" must
     # be the pinyin of something in the evidence (or stand in the question).
     spelled = _pinyin(" ".join(quotes))
     return [n for n in names if _is_pinyin(n) and n.lower() not in spelled]
@@ -286,7 +286,7 @@ def _syllables() -> frozenset[str]:
 
 
 def _is_pinyin(word: str) -> bool:
-    """Whether `word` reads as two or more pinyin syllables ("Guangxi", "Qingdao")."""
+    """Whether `word` reads as two or more pinyin syllables ("Shenzhen", "Wuhan")."""
     if not word[1:].islower():
         return False  # an acronym is not a romanized name
     w = word.lower()

@@ -335,7 +335,8 @@ class AnswerEngine:
         return self.about_subject(claim, query) and (not wanted or any(self.holds(claim, k, query) for k in wanted))
 
     def about_subject(self, claim: CheckedClaim, query: str) -> bool:
-        """Whether the passages of `claim`'s evidence are about what `query` names."""
+        """Whether the passages of `claim`'s evidence are about what `query` names: under
+        the same year or edition when the question names one, and holding its subject's words."""
         # The evidence with what surrounds it: the subject is often named a sentence before.
         context = " ".join(
             dict.fromkeys(
@@ -344,6 +345,9 @@ class AnswerEngine:
                 for e in claim.evidence
             )
         )
+        dates = " ".join(e.hit.document.published or "" for e in claim.evidence)
+        if not self.kinds.qualified(query, f"{context} {dates}"):
+            return False
         text = " ".join(e.text for e in claim.evidence)
         if (han_ratio(query) >= 0.3) == (han_ratio(text) >= 0.3):
             terms, least = self.kinds.subject_terms(query), SUBJECT_MIN

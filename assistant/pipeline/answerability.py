@@ -63,6 +63,26 @@ class AnswerKinds:
     absence_en: frozenset[str] = frozenset()
     absence_zh: tuple[str, ...] = ()
     not_pinyin: frozenset[str] = frozenset()
+    # (kind, pattern capturing `n`): years and ordinals that narrow a question's subject
+    qualifier_patterns: tuple[tuple[str, re.Pattern[str]], ...] = ()
+
+    def qualifiers(self, text: str) -> set[tuple[str, int]]:
+        """The years and ordinals `text` names, as (kind, number): "第十一届" → ("ordinal", 11)."""
+        folded = normalize(text)
+        found = set()
+        for kind, pattern in self.qualifier_patterns:
+            for match in pattern.finditer(folded):
+                value = chinese_number(match.group("n"))
+                if value is not None:
+                    found.add((kind, value))
+        return found
+
+    def qualified(self, question: str, context: str) -> bool:
+        """Whether `context` names one of the years or ordinals `question` is narrowed by
+        (always true for a question without any): evidence about the 2021 awards does not
+        answer a question about the 2022 ones."""
+        wanted = self.qualifiers(question)
+        return not wanted or bool(wanted & self.qualifiers(context))
 
     def asked(self, question: str) -> list[Kind]:
         """The kinds of thing `question` asks for, in precedence order (may be empty)."""
@@ -124,6 +144,26 @@ def coverage(terms: Sequence[str], text: str) -> float:
     return sum(to_simplified(t).replace(" ", "") in folded for t in terms) / len(terms)
 
 
+_DIGITS = {c: i for i, c in enumerate("零一二三四五六七八九")} | {"两": 2}
+_UNITS = {"十": 10, "百": 100}
+
+
+def chinese_number(text: str) -> int | None:
+    """An Arabic or Chinese numeral as an int ("11", "十一", "二十", "一百零五"); None if not one."""
+    if text.isdigit():
+        return int(text)
+    total, digit = 0, None
+    for char in text:
+        if char in _DIGITS:
+            digit = _DIGITS[char]
+        elif char in _UNITS:
+            total += (1 if digit is None else digit) * _UNITS[char]
+            digit = None
+        else:
+            return None
+    return total + (digit or 0)
+
+
 def stem(word: str) -> str:
     """A light English stem, so that "heads" and "headed" count as the question's word."""
     for suffix in ("ing", "ed", "es", "s"):
@@ -156,7 +196,20 @@ def load_answer_kinds(prompts_dir: Path) -> AnswerKinds:
         absence_en=frozenset(str(absence.get("en", "")).lower().split()),
         absence_zh=tuple(str(absence.get("zh", "")).split()),
         not_pinyin=frozenset(str(data.get("not_pinyin", "")).lower().split()),
+        qualifier_patterns=tuple(_qualifier(path, entry) for entry in data.get("qualifiers") or []),
     )
+
+
+def _qualifier(path: Path, entry: Any) -> tuple[str, re.Pattern[str]]:
+    if not isinstance(entry, dict) or entry.get("kind") not in ("year", "ordinal") or not entry.get("pattern"):
+        raise AnswerKindsError(f"{path}: each qualifier needs `kind` (year or ordinal) and a `pattern`; got {entry!r}.")
+    try:
+        pattern = re.compile(str(entry["pattern"]), re.IGNORECASE)
+    except re.error as exc:
+        raise AnswerKindsError(f"{path}: qualifier pattern {entry['pattern']!r}: {exc}") from exc
+    if "n" not in pattern.groupindex:
+        raise AnswerKindsError(f"{path}: qualifier pattern {entry['pattern']!r} must capture the number as (?P<n>…).")
+    return str(entry["kind"]), pattern
 
 
 def _kind(path: Path, name: str, entry: Any) -> Kind:

@@ -280,6 +280,16 @@ def test_extractive_obeys_the_same_answerability_rule(retriever) -> None:  # typ
     _check_citations(answer)
 
 
+def test_evidence_about_another_edition_does_not_answer(retriever) -> None:  # type: ignore[no-untyped-def]
+    # The documents describe the 10th conference; a claim from it is no answer about the 11th.
+    claim = ("The China–ASEAN Technology Transfer Alliance was formally founded.", "聯盟正式成立")
+    q11 = "What was founded at the 11th China–ASEAN Technology Transfer and Innovation Cooperation Conference?"
+    answer = engine(retriever, ScriptedModel(claims(claim))).answer(q11)
+    assert not answer.grounded and answer.citations == []
+    answer = engine(retriever, ScriptedModel(claims(claim))).answer(q11.replace("11th", "10th"))
+    assert answer.grounded and "Alliance" in answer.answer
+
+
 def test_split_answer_moves_trailing_markers() -> None:
     assert split_answer("中心在广西。[1] 它成立于2014年[2]。") == [("中心在广西。", [1]), ("它成立于2014年。", [2])]
     assert split_answer("It is in Guangxi [1][3]. Founded 2014 [2].") == [("It is in Guangxi.", [1, 3]), ("Founded 2014.", [2])]

@@ -87,3 +87,34 @@ def test_a_malformed_file_names_itself(tmp_path: Path) -> None:
     missing.mkdir()
     with pytest.raises(AnswerKindsError, match="ASSISTANT_PROMPTS_DIR"):
         load_answer_kinds(missing)
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("When will the 11th conference be held?", {("ordinal", 11)}),
+        ("第十一届大会在哪里举行？", {("ordinal", 11)}),
+        ("第10屆東創會共有多少家企業參展？", {("ordinal", 10)}),
+        ("2022年百花奖最佳影片是哪部？", {("year", 2022)}),
+        ("What was the output in 2022?", {("year", 2022)}),
+        ("第二十一次会议于2019年召开", {("ordinal", 21), ("year", 2019)}),
+        ("12345 units, 3 times", set()),  # neither a year nor an ordinal
+    ],
+)
+def test_years_and_ordinals_that_narrow_a_question(text: str, found: set[tuple[str, int]]) -> None:
+    assert KINDS.qualifiers(text) == found
+
+
+def test_evidence_must_name_the_questions_year_or_edition() -> None:
+    assert KINDS.qualified("Who opened the 10th conference?", "第十届中国—东盟技术转移与创新合作大会开幕")
+    assert not KINDS.qualified("Where will the 11th conference be held?", "第十届中国—东盟技术转移与创新合作大会")
+    assert not KINDS.qualified("2022年百花奖最佳影片奖由谁获得？", "2021年百花奖最佳影片奖由《长津湖》获得")
+    assert KINDS.qualified("What did the center do?", "anything at all")  # nothing to narrow
+
+
+def test_a_bad_qualifier_names_the_file(tmp_path: Path) -> None:
+    (tmp_path / "answer_kinds.yaml").write_text(
+        "kinds:\n  date:\n    cues: ['when']\nqualifiers:\n  - kind: year\n    pattern: '(19|20)[0-9]{2}'\n", "utf-8"
+    )
+    with pytest.raises(AnswerKindsError, match=r"\(\?P<n>"):
+        load_answer_kinds(tmp_path)

@@ -25,7 +25,7 @@ and again at passage level (the chunk's whole passage holds an answer).
 Answers (`--answers`, off by default: the local model takes ~10 s an answer on 2 cores):
 `Assistant.chat(query)` over the same index for the first `--answer-n` questions.
 Accuracy = the answer contains an acceptable answer (any entry; also "all entries", RGB's
-rule). Negative rejection: for each of the first `--reject-n` questions, a separate small
+rule). Negative rejection: for each of `--reject-n` questions from row `--reject-from` on, a separate small
 temporary index of ONLY that question's negatives is built (same pipeline) and the
 assistant must answer `grounded: false`. Both loops stop starting new questions once
 `--max-seconds` is spent. `--backend local|extractive|openai` picks the chat model (local
@@ -35,7 +35,7 @@ Target (issue): hit@5 ≥ 0.95 (a LangChain-defaults pipeline with the same kind
 model reaches 0.86). Nothing here is tuned on this benchmark; it only measures.
 
     .venv/bin/python benchmarks/rgb_zh.py [--n 100] [--k 5] [--answers] [--answer-n 30]
-        [--reject-n 20] [--backend local] [--max-seconds 900] [--keep DIR]
+        [--reject-n 20] [--reject-from 0] [--backend local] [--max-seconds 900] [--keep DIR]
 
 Prints tables, then one JSON line: {"benchmark": "rgb_zh", ...}.
 """
@@ -296,6 +296,11 @@ def main() -> None:
     parser.add_argument("--answers", action="store_true", help="Also ask the chat model (slow).")
     parser.add_argument("--answer-n", type=int, default=30, help="Questions answered (default 30).")
     parser.add_argument("--reject-n", type=int, default=20, help="Negative-rejection questions (default 20).")
+    parser.add_argument(
+        "--reject-from", type=int, default=0,
+        help="First row of the negative-rejection questions (default 0; 100 = rows this script's "
+        "retrieval part never uses, to report on rows nobody looked at).",
+    )
     parser.add_argument("--backend", choices=["local", "extractive", "openai"], default="local")
     parser.add_argument("--max-seconds", type=float, default=900.0, help="Time cap of the answer loops.")
     parser.add_argument("--keep", type=Path, default=None, help="Keep the corpus and index in DIR.")
@@ -345,7 +350,8 @@ def main() -> None:
                     print(f"chat model unavailable: {assistant.chat_error}")
                 answers = run_answers(assistant, rows[: max(0, args.answer_n)], deadline)
                 result["answers"] = answers
-                reject_rows = load_questions(args.data, max(0, args.reject_n))
+                first = max(0, args.reject_from)
+                reject_rows = load_questions(args.data, first + max(0, args.reject_n))[first:]
                 rejection = run_rejection(assistant, reject_rows, root, deadline, backend)
                 result["negative_rejection"] = rejection
                 result["backend"] = backend

@@ -318,6 +318,9 @@ def examples(settings: Settings) -> list[str]:
     return list(load_examples(settings.corpus_dir))
 
 
+CACHE_LIMITS = (3600, 3600)  # (how often, older than): seconds
+
+
 def build_ui(assistant: Assistant, *, sources_path: str = SOURCES_PATH) -> gr.Blocks:
     """The UI around `assistant`; mount it with `gr.mount_gradio_app(app, ..., path="/ui")`."""
     respond = chat_handler(assistant, sources_path)
@@ -328,7 +331,9 @@ def build_ui(assistant: Assistant, *, sources_path: str = SOURCES_PATH) -> gr.Bl
     def clear() -> tuple[str, ChatMessages, ChatMessages]:
         return "", [], []
 
-    with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
+    # Gradio's file cache (rendered components, any file a handler returns) is emptied
+    # hourly of files older than an hour, so it cannot grow without bound on a long run.
+    with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=CACHE_LIMITS) as demo:
         gr.Markdown(f"# {TITLE}\n{DESCRIPTION}")
         status = gr.Markdown("Checking status… · 正在检查状态…")
         with gr.Tab("Chat · 问答"):

@@ -363,3 +363,9 @@ def test_system_theme_uses_only_local_fonts() -> None:
     theme = ui_theme()
     assert theme._stylesheets == []
     assert "system-ui" in theme.font
+
+
+def test_gradio_file_cache_is_emptied_regularly() -> None:
+    demo = build_ui(FakeAssistant())  # type: ignore[arg-type]
+    frequency, age = demo.delete_cache  # type: ignore[misc]
+    assert 0 < frequency <= 3600 and 0 < age <= 3600

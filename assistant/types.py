@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -22,6 +23,19 @@ class Document:
     language: str = "zh-Hans"
     source_notes: str | None = None
     source_file: str | None = None
+    # Paged formats (PDF): the offset in `text` where page i+1 starts (pages[0] == 0).
+    pages: tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.pages is not None and not isinstance(self.pages, tuple):
+            # Loaded from JSON (`Document(**json)`): a list.
+            object.__setattr__(self, "pages", tuple(int(p) for p in self.pages))
+
+    def page_at(self, offset: int) -> int | None:
+        """The page (1-based) that the text at `offset` is on; None for unpaged formats."""
+        if not self.pages:
+            return None
+        return max(1, bisect_right(self.pages, offset))
 
     def meta(self) -> dict[str, Any]:
         data = asdict(self)
@@ -65,6 +79,7 @@ class SearchHit:
             "start": self.chunk.start,
             "end": self.chunk.end,
             "heading": self.chunk.heading,
+            "page": self.document.page_at(self.chunk.start),
         }
 
     def as_source(self, n: int) -> dict[str, Any]:
@@ -76,7 +91,7 @@ class SearchHit:
             "title": self.document.title,
             "kind": self.document.kind,
             "published": self.document.published,
-            "page": None,  # set for paged formats (PDF) where the chunk knows its page
+            "page": self.document.page_at(self.chunk.start),  # None for unpaged formats
             "text": self.chunk.text,
         }
 
@@ -105,6 +120,7 @@ class Citation:
     end: int
     kind: str = "unknown"
     published: str | None = None
+    page: int | None = None  # where the quote starts, for paged formats (PDF)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -105,6 +105,7 @@ def ingest(ctx: Context, rebuild: bool, rebuild_if_needed: bool, quiet: bool) ->
         f"({report.added} embedded, {report.unchanged} unchanged, {report.removed} removed) "
         f"in {report.seconds:.1f} s → {s.index_dir}"
     )
+    _echo_skipped(report.skipped)
 
 
 @main.command()
@@ -204,13 +205,22 @@ def serve(ctx: Context, host: str | None, port: int | None) -> None:
 def status(ctx: Context) -> None:
     """Say whether the index matches the corpus and settings."""
     from assistant.pipeline.embedding import USEEmbedder
-    from assistant.pipeline.index import index_is_current
+    from assistant.pipeline.index import index_status
     from assistant.service import chunker_config
 
     s = ctx.settings
-    ok, why = index_is_current(s.corpus_dir, s.index_dir, USEEmbedder.name, chunker_config(s))
-    click.echo(f"index {s.index_dir}: {why}")
-    sys.exit(0 if ok else 3)
+    st = index_status(s.corpus_dir, s.index_dir, USEEmbedder.name, chunker_config(s))
+    click.echo(f"index {s.index_dir}: {st.why}")
+    _echo_skipped([k.as_dict() for k in st.skipped])
+    sys.exit(0 if st.current else 3)
+
+
+def _echo_skipped(skipped: list[dict[str, str]]) -> None:
+    """Each corpus file that is not indexed, with the reason (and what to do)."""
+    if skipped:
+        click.echo(f"Skipped {len(skipped)} file{'s' if len(skipped) != 1 else ''}:", err=True)
+    for item in skipped:
+        click.echo(f"  {item['file']}: {item['reason']}", err=True)
 
 
 @main.command()

@@ -130,6 +130,7 @@ def verify_quote(document: Document, chunk: Chunk, start: int, end: int) -> Cita
         end=doc_end,
         kind=document.kind,
         published=document.published,
+        page=document.page_at(doc_start),
     )
 
 

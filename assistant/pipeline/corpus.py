@@ -1,6 +1,8 @@
 """Stage 1, load and clean: read `corpus/` into `Document`s; clean raw web captures.
 
-A corpus file is `.md` or `.txt`. It may start with a YAML front-matter block
+`scan_corpus` reads every supported file (`.md`, `.txt`, and through
+`assistant.pipeline.formats` `.pdf`, `.docx`, `.html`) and skips, with the reason, those
+that cannot be read. A `.md` or `.txt` corpus file is read as it is. It may start with a YAML front-matter block
 (`---` … `---`) holding the metadata; the rest of the file, as is, is the document text
 that is indexed, shown and quoted. A file without front matter is accepted too: its
 title comes from the file name and its kind and date are unknown.
@@ -24,7 +26,7 @@ from assistant.errors import AssistantError
 from assistant.text import detect_language
 from assistant.types import Document
 
-CORPUS_SUFFIXES = (".md", ".txt")
+CORPUS_SUFFIXES = (".md", ".txt")  # read as they are; other formats: assistant.pipeline.formats
 KINDS = ("policy_paper", "news_report", "unknown")
 _ID_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*\r?\n", re.DOTALL)
@@ -39,31 +41,89 @@ class CorpusError(AssistantError, ValueError):
 # --------------------------------------------------------------------------- loading
 
 
-def load_corpus(corpus_dir: Path) -> list[Document]:
-    """Every document in `corpus_dir` (not recursive), sorted by id.
+@dataclass(frozen=True)
+class Skipped:
+    """A corpus file that was not indexed, and why (the reason says what to do)."""
 
-    Raises `CorpusError` for a missing folder, unreadable or badly formed files and
-    duplicate ids, naming the file, so a bad drop-in never half-updates the index.
+    file: str
+    reason: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"file": self.file, "reason": self.reason}
+
+
+@dataclass
+class CorpusScan:
+    """The readable documents of a corpus folder (sorted by id) and the files skipped."""
+
+    documents: list[Document]
+    skipped: list[Skipped]
+
+
+# Data files that live in the corpus folder but are not documents (`domain.py`, sidecars).
+_NOT_DOCUMENTS = (".yaml", ".yml", ".json")
+
+
+def scan_corpus(corpus_dir: Path, *, progress: bool = False) -> CorpusScan:
+    """Every document in `corpus_dir` (not recursive) in any supported format.
+
+    A file that cannot be read (unknown type, empty, not UTF-8, a scanned or encrypted
+    PDF, a corrupt file, a duplicate id, bad metadata) is skipped with its reason; the
+    rest are read. Only a missing folder raises `CorpusError`.
     """
+    from assistant.pipeline.formats import read_document
+
     if not corpus_dir.is_dir():
         raise CorpusError(
-            f"Corpus folder {corpus_dir} does not exist. Create it and add .md or .txt "
-            "files, or set ASSISTANT_CORPUS_DIR."
+            f"Corpus folder {corpus_dir} does not exist. Create it and add documents "
+            f"({', '.join(_supported())}), or set ASSISTANT_CORPUS_DIR."
         )
     docs: dict[str, Document] = {}
+    skipped: list[Skipped] = []
     for path in sorted(corpus_dir.iterdir()):
-        if path.suffix.lower() not in CORPUS_SUFFIXES or path.name.startswith((".", "_")):
+        if path.name.startswith((".", "_")) or path.name.lower() == "readme.md":
             continue
-        if path.name.lower() == "readme.md":
+        if path.suffix.lower() in _NOT_DOCUMENTS or not path.is_file():
             continue
-        doc = load_document(path)
+        try:
+            doc = read_document(path, progress=progress)
+        except CorpusError as exc:
+            skipped.append(Skipped(path.name, _without_name(str(exc), path.name)))
+            continue
         if doc.doc_id in docs:
-            raise CorpusError(
-                f"{path.name}: document id {doc.doc_id!r} is already used by "
-                f"{docs[doc.doc_id].source_file}. Give each document its own id."
+            skipped.append(
+                Skipped(
+                    path.name,
+                    f"duplicate id: document id {doc.doc_id!r} is already used by "
+                    f"{docs[doc.doc_id].source_file}. Give each document its own id.",
+                )
             )
+            continue
         docs[doc.doc_id] = doc
-    return [docs[k] for k in sorted(docs)]
+    return CorpusScan([docs[k] for k in sorted(docs)], skipped)
+
+
+def load_corpus(corpus_dir: Path, *, strict: bool = False) -> list[Document]:
+    """The readable documents in `corpus_dir`, sorted by id (see `scan_corpus`).
+
+    With `strict`, the first file that cannot be read raises `CorpusError` naming it.
+    """
+    scan = scan_corpus(corpus_dir)
+    if strict and scan.skipped:
+        first = scan.skipped[0]
+        raise CorpusError(f"{first.file}: {first.reason}")
+    return scan.documents
+
+
+def _supported() -> tuple[str, ...]:
+    from assistant.pipeline.formats import SUFFIXES
+
+    return SUFFIXES
+
+
+def _without_name(message: str, name: str) -> str:
+    prefix = f"{name}: "
+    return message[len(prefix) :] if message.startswith(prefix) else message
 
 
 def load_document(path: Path) -> Document:
@@ -93,7 +153,9 @@ def split_front_matter(raw: str, name: str = "<text>") -> tuple[dict[str, Any], 
     return meta, raw[match.end() :]
 
 
-def _document_from(meta: dict[str, Any], text: str, path: Path) -> Document:
+def _document_from(
+    meta: dict[str, Any], text: str, path: Path, *, pages: tuple[int, ...] | None = None
+) -> Document:
     doc_id = str(meta.get("id") or path.stem)
     if not _ID_OK.match(doc_id):
         raise CorpusError(
@@ -121,6 +183,7 @@ def _document_from(meta: dict[str, Any], text: str, path: Path) -> Document:
         language=language,
         source_notes=_opt_str(meta.get("source_notes")),
         source_file=path.name,
+        pages=pages,
     )
 
 
@@ -137,8 +200,8 @@ def document_hash(doc: Document) -> str:
     h = hashlib.sha256()
     h.update(doc.text.encode("utf-8"))
     for key, value in sorted(doc.meta().items()):
-        if key == "source_file":
-            continue
+        if key == "source_file" or (key == "pages" and value is None):
+            continue  # unpaged documents hash as before pages existed
         h.update(f"\x00{key}={value}".encode())
     return h.hexdigest()
 

@@ -6,6 +6,8 @@ Layout of the index folder:
   settings, the Chroma collection, and for each document its content hash, the file
   holding its cleaned text, and its chunk ids. It is replaced atomically, last.
 - `docs/<hash>.json` — the cleaned documents, content-addressed.
+- `originals/<hash><suffix>` — the original of each PDF, DOCX or HTML document (the
+  manifest entry's `original`), content-addressed, to open it at the cited page.
 - `chroma/` — Chroma's own files (absent when a Chroma server is configured).
 
 An ingest adds new chunks first, then swaps the manifest, then deletes what is stale.
@@ -20,8 +22,10 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
+import hashlib
 import json
 import os
+import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -31,13 +35,14 @@ from typing import Any
 
 from assistant.errors import Unavailable
 from assistant.pipeline.chunking import ChunkerConfig, chunk_document, embedding_text
-from assistant.pipeline.corpus import document_hash, load_corpus
+from assistant.pipeline.corpus import Skipped, document_hash, scan_corpus
 from assistant.pipeline.embedding import Embedder
 from assistant.pipeline.keyword import tokenize
 from assistant.pipeline.store import ChromaStore, StoreError, VectorStore
 from assistant.types import Chunk, Document
 
 MANIFEST = "manifest.json"
+ORIGINALS = "originals"
 FORMAT = 1
 
 StoreFactory = Callable[[str], VectorStore]
@@ -73,6 +78,8 @@ class Manifest:
     created_at: str = ""
     updated_at: str = ""
     format: int = FORMAT
+    # Corpus files not indexed, with the reason: [{"file", "reason"}] (absent in older manifests).
+    skipped: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def chunk_ids(self) -> list[str]:
@@ -89,6 +96,7 @@ class IngestReport:
     seconds: float
     rebuilt: bool
     collection: str
+    skipped: list[dict[str, str]] = field(default_factory=list)  # [{"file", "reason"}]
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -195,9 +203,12 @@ def ingest(
 ) -> IngestReport:
     """Bring the index in `index_dir` up to date with the documents in `corpus_dir`."""
     started = time.perf_counter()
-    docs = load_corpus(corpus_dir)  # raises CorpusError before anything is touched
+    # Files that cannot be read are skipped (and reported); only a missing folder raises.
+    scan = scan_corpus(corpus_dir, progress=progress)
+    docs = scan.documents
+    skipped = [s.as_dict() for s in scan.skipped]  # the caller reports them (IngestReport)
     if not docs:
-        raise IndexMissing(f"No .md or .txt documents in {corpus_dir}; nothing to index.")
+        raise IndexMissing(_nothing_to_index(corpus_dir, scan.skipped))
     with ingest_lock(index_dir):
         old = None if rebuild else _readable_manifest(index_dir)
         if old is not None:
@@ -234,6 +245,9 @@ def ingest(
                 _write_atomic(doc_file, json.dumps(asdict(doc), ensure_ascii=False))
             chunk_ids = kept.get(doc.doc_id) or [c.chunk_id for c in planned[doc.doc_id][1]]
             entries[doc.doc_id] = {"hash": digest, "file": f"docs/{digest}.json", "chunks": chunk_ids}
+            original = _keep_original(corpus_dir, index_dir, doc)
+            if original:
+                entries[doc.doc_id]["original"] = original
         all_ids = {cid for e in entries.values() for cid in e["chunks"]}
         now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         manifest = Manifest(
@@ -244,6 +258,7 @@ def ingest(
             documents=entries,
             created_at=old.created_at if old else now,
             updated_at=now,
+            skipped=skipped,
         )
         _write_atomic(index_dir / MANIFEST, json.dumps(asdict(manifest), ensure_ascii=False, indent=1))
 
@@ -256,6 +271,10 @@ def ingest(
         for f in docs_dir.glob("*.json"):
             if f.name not in referenced:
                 f.unlink(missing_ok=True)
+        kept_originals = {e["original"].split("/", 1)[1] for e in entries.values() if e.get("original")}
+        for f in (index_dir / ORIGINALS).glob("*"):
+            if f.name not in kept_originals:
+                f.unlink(missing_ok=True)
         return IngestReport(
             documents=len(docs),
             chunks=len(all_ids),
@@ -265,7 +284,50 @@ def ingest(
             seconds=round(time.perf_counter() - started, 2),
             rebuilt=old is None,
             collection=collection,
+            skipped=skipped,
         )
+
+
+def _nothing_to_index(corpus_dir: Path, skipped: list[Skipped]) -> str:
+    from assistant.pipeline.formats import SUFFIXES
+
+    if not skipped:
+        return (
+            f"No documents in {corpus_dir} (supported: {', '.join(SUFFIXES)}); nothing to index."
+        )
+    reasons = "; ".join(f"{s.file}: {s.reason}" for s in skipped)
+    return f"No readable documents in {corpus_dir}; nothing to index. Skipped: {reasons}"
+
+
+def _keep_original(corpus_dir: Path, index_dir: Path, doc: Document) -> str | None:
+    """Copy a PDF/DOCX/HTML original to `originals/<content-hash><suffix>`; its manifest name."""
+    from assistant.pipeline.formats import ORIGINAL_SUFFIXES
+
+    if not doc.source_file:
+        return None
+    source = corpus_dir / doc.source_file
+    suffix = source.suffix.lower()
+    if suffix not in ORIGINAL_SUFFIXES:
+        return None
+    h = hashlib.sha256()
+    try:
+        with source.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    except OSError:
+        return None  # gone since it was read: the text is indexed, the original is not kept
+    name = f"{h.hexdigest()}{suffix}"
+    target = index_dir / ORIGINALS / name
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{name}.{uuid.uuid4().hex}.tmp")
+        try:
+            shutil.copyfile(source, tmp)
+            os.replace(tmp, target)
+        except OSError:
+            tmp.unlink(missing_ok=True)
+            return None
+    return f"{ORIGINALS}/{name}"
 
 
 def _readable_manifest(index_dir: Path) -> Manifest | None:
@@ -418,21 +480,36 @@ def load_snapshot(index_dir: Path, open_store: StoreFactory, embedder: Embedder)
     return IndexSnapshot(manifest, documents, chunks, tokens, store)
 
 
+@dataclass
+class IndexStatus:
+    current: bool
+    why: str
+    skipped: list[Skipped] = field(default_factory=list)  # corpus files that are not indexed
+
+
+def index_status(
+    corpus_dir: Path, index_dir: Path, embedder_name: str, config: ChunkerConfig
+) -> IndexStatus:
+    """Whether the index matches the corpus and settings, why not, and what is skipped."""
+    try:
+        manifest = read_manifest(index_dir)
+    except IndexCorrupt as exc:
+        return IndexStatus(False, str(exc))
+    if manifest is None:
+        return IndexStatus(False, "no index yet")
+    if manifest.embedding_model != embedder_name or manifest.chunker != config.as_dict():
+        return IndexStatus(False, "settings changed (needs --rebuild)")
+    scan = scan_corpus(corpus_dir)
+    current = {d.doc_id: document_hash(d) for d in scan.documents}
+    indexed = {k: v["hash"] for k, v in manifest.documents.items()}
+    if current != indexed:
+        return IndexStatus(False, "corpus changed", scan.skipped)
+    return IndexStatus(True, "up to date", scan.skipped)
+
+
 def index_is_current(
     corpus_dir: Path, index_dir: Path, embedder_name: str, config: ChunkerConfig
 ) -> tuple[bool, str]:
     """Whether the index matches the corpus and settings, and if not, why."""
-    try:
-        manifest = read_manifest(index_dir)
-    except IndexCorrupt as exc:
-        return False, str(exc)
-    if manifest is None:
-        return False, "no index yet"
-    if manifest.embedding_model != embedder_name or manifest.chunker != config.as_dict():
-        return False, "settings changed (needs --rebuild)"
-    docs = load_corpus(corpus_dir)
-    current = {d.doc_id: document_hash(d) for d in docs}
-    indexed = {k: v["hash"] for k, v in manifest.documents.items()}
-    if current != indexed:
-        return False, "corpus changed"
-    return True, "up to date"
+    status = index_status(corpus_dir, index_dir, embedder_name, config)
+    return status.current, status.why

@@ -312,3 +312,37 @@ def test_rebuild_if_needed_rebuilds_a_stale_index(index_dir: Path) -> None:
     rebuilt = CliRunner().invoke(main, ["ingest", "--quiet", "--rebuild-if-needed"], env=env)
     assert rebuilt.exit_code == 0, rebuilt.output
     assert "Rebuilding" in rebuilt.output and "0 unchanged" in rebuilt.output
+
+
+# ------------------------------------------------------------------ PDF, DOCX, HTML; bad files
+
+
+def test_ingest_and_status_list_skipped_files_with_reasons(cli: Invoke, settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from tests.pipeline.test_formats import make_chinese_pdf, make_image_only_pdf
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(settings.corpus_dir, corpus)
+    make_chinese_pdf(corpus / "sco-annual-report.pdf")
+    make_image_only_pdf(corpus / "scanned.pdf")
+    (corpus / "broken.pdf").write_bytes(b"not a pdf")
+    result = cli("ingest", "--quiet", ASSISTANT_CORPUS_DIR=str(corpus))
+    assert result.exit_code == 0, result.output
+    documents, _chunks, embedded, *_ = _counts(result.output)
+    assert documents == 6 and embedded > 0
+    assert "scanned.pdf: no text layer (scanned?); run OCR first" in result.output
+    assert "broken.pdf: corrupt" in result.output
+    status = cli("status", ASSISTANT_CORPUS_DIR=str(corpus))
+    assert status.exit_code == 0, status.output
+    assert "up to date" in status.output and "scanned.pdf: no text layer" in status.output
+
+
+def test_ingest_of_only_unreadable_files_fails_naming_them(cli: Invoke, tmp_path: Path) -> None:
+    from tests.pipeline.test_formats import make_image_only_pdf
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    make_image_only_pdf(corpus / "scan.pdf")
+    result = cli("ingest", "--quiet", ASSISTANT_CORPUS_DIR=str(corpus), ASSISTANT_INDEX_DIR=str(tmp_path / "idx"))
+    assert result.exit_code == 1
+    line = _one_line_error(result)
+    assert "nothing to index" in line and "scan.pdf: no text layer" in line

@@ -11,8 +11,10 @@ from assistant.pipeline.corpus import (
     PINYIN_ARTIFACT,
     CorpusError,
     clean_capture,
+    document_hash,
     load_corpus,
     load_document,
+    scan_corpus,
     split_front_matter,
 )
 from tests.conftest import CORPUS, SEED
@@ -146,19 +148,24 @@ def test_bad_files_are_rejected_with_the_file_named(
 ) -> None:
     (tmp_path / "broken.md").write_text(content, "utf-8")
     with pytest.raises(CorpusError, match=message) as info:
-        load_corpus(tmp_path)
+        load_corpus(tmp_path, strict=True)
     assert "broken.md" in str(info.value)
+    # Not strict (what ingest does): the file is skipped with the reason, not fatal.
+    scan = scan_corpus(tmp_path)
+    assert scan.documents == [] and [s.file for s in scan.skipped] == ["broken.md"]
+    assert re.search(message, scan.skipped[0].reason)
 
 
 def test_non_utf8_and_duplicates_are_rejected(tmp_path: Path) -> None:
     (tmp_path / "gbk.txt").write_bytes("技术转移".encode("gbk"))
     with pytest.raises(CorpusError, match="UTF-8"):
-        load_corpus(tmp_path)
+        load_corpus(tmp_path, strict=True)
     (tmp_path / "gbk.txt").unlink()
     (tmp_path / "a.md").write_text("---\nid: same\n---\nx\n", "utf-8")
     (tmp_path / "b.md").write_text("---\nid: same\n---\ny\n", "utf-8")
     with pytest.raises(CorpusError, match="already used"):
-        load_corpus(tmp_path)
+        load_corpus(tmp_path, strict=True)
+    assert [d.text for d in load_corpus(tmp_path)] == ["x\n"]  # the first one is kept
 
 
 def test_missing_folder_says_what_to_do(tmp_path: Path) -> None:
@@ -175,3 +182,22 @@ def test_readme_and_hidden_files_are_not_documents(tmp_path: Path) -> None:
 
 def test_split_front_matter_without_block() -> None:
     assert split_front_matter("no front matter\n") == ({}, "no front matter\n")
+
+
+def test_data_files_are_not_documents_and_unknown_types_are_skipped(tmp_path: Path) -> None:
+    (tmp_path / "places.yaml").write_text("a: 1\n", "utf-8")
+    (tmp_path / "doc.md").write_text("text\n", "utf-8")
+    (tmp_path / "slides.pptx").write_bytes(b"PK")
+    scan = scan_corpus(tmp_path)
+    assert [d.doc_id for d in scan.documents] == ["doc"]
+    assert [(s.file, "unknown type" in s.reason) for s in scan.skipped] == [("slides.pptx", True)]
+
+
+def test_unpaged_documents_hash_as_before_pages_existed(corpus) -> None:  # type: ignore[no-untyped-def]
+    import hashlib
+
+    doc = corpus["china-sco-ttc-qingdao"]
+    h = hashlib.sha256(doc.text.encode("utf-8"))
+    for key in ("doc_id", "kind", "language", "published", "publisher", "source_notes", "title"):
+        h.update(f"\x00{key}={getattr(doc, key)}".encode())
+    assert doc.pages is None and document_hash(doc) == h.hexdigest()

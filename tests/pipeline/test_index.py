@@ -181,3 +181,103 @@ def test_empty_corpus_is_an_error(tmp_path: Path, embedder) -> None:  # type: ig
     (tmp_path / "empty").mkdir()
     with pytest.raises(IndexMissing, match="nothing to index"):
         _run(tmp_path / "empty", tmp_path / "idx", embedder)
+
+
+# ------------------------------------------------------------------ PDF, DOCX, HTML; bad files
+
+
+@pytest.fixture(scope="module")
+def mixed_index(tmp_path_factory: pytest.TempPathFactory, embedder):  # type: ignore[no-untyped-def]
+    """A folder of good and bad PDF/DOCX/HTML/text files, ingested with the real pipeline."""
+    from tests.pipeline.test_formats import make_mixed_corpus
+
+    root = tmp_path_factory.mktemp("mixed")
+    corpus = make_mixed_corpus(root / "corpus")
+    index = root / "index"
+    report = _run(corpus, index, embedder)
+    return corpus, index, report
+
+
+def test_mixed_folder_indexes_the_good_files_and_skips_the_bad(mixed_index) -> None:  # type: ignore[no-untyped-def]
+    from tests.pipeline.test_formats import EXPECTED_SKIPS, GOOD_IDS
+
+    _corpus, index, report = mixed_index
+    assert report.documents == len(GOOD_IDS) and report.chunks > 0
+    assert {s["file"] for s in report.skipped} == set(EXPECTED_SKIPS)
+    manifest = read_manifest(index)
+    assert manifest is not None and set(manifest.documents) == GOOD_IDS
+    assert {s["file"]: s["reason"] for s in manifest.skipped} == {s["file"]: s["reason"] for s in report.skipped}
+    for name, reason in EXPECTED_SKIPS.items():
+        assert reason in next(s["reason"] for s in manifest.skipped if s["file"] == name)
+
+
+def test_originals_are_kept_content_addressed(mixed_index) -> None:  # type: ignore[no-untyped-def]
+    import hashlib
+
+    corpus, index, _report = mixed_index
+    manifest = read_manifest(index)
+    assert manifest is not None
+    for doc_id, source in [
+        ("sco-annual-report", "sco-annual-report.pdf"),
+        ("china-arab-ttc", "china-arab-ttc.docx"),
+        ("asean-news", "asean-news.html"),
+    ]:
+        data = (corpus / source).read_bytes()
+        name = manifest.documents[doc_id]["original"]
+        assert name == f"originals/{hashlib.sha256(data).hexdigest()}{Path(source).suffix}"
+        assert (index / name).read_bytes() == data
+    assert "original" not in manifest.documents["notes"]  # text files are their own original
+
+
+def test_search_finds_the_page_3_sentence_with_its_page(mixed_index, embedder) -> None:  # type: ignore[no-untyped-def]
+    from assistant.pipeline.retrieve import Filters, HybridRetriever
+    from tests.pipeline.test_formats import PAGE3_SENTENCE
+
+    _corpus, index, _report = mixed_index
+    snapshot = load_snapshot(index, store_factory_for(index, None, 0), embedder)
+    doc = snapshot.documents["sco-annual-report"]
+    assert doc.pages is not None and len(doc.pages) == 3
+    hits = HybridRetriever(snapshot, embedder).search(PAGE3_SENTENCE, 5, Filters(doc_id="sco-annual-report"))
+    top = next(h for h in hits if PAGE3_SENTENCE in h.chunk.text)
+    assert top.as_dict()["page"] == 3 and top.as_source(1)["page"] == 3
+    assert doc.text[top.chunk.start : top.chunk.end] == top.chunk.text
+    en = HybridRetriever(snapshot, embedder).search("Almaty demonstration hall", 3, Filters(doc_id="sco-review-en"))
+    assert en and en[0].as_dict()["page"] == 1
+    notes = HybridRetriever(snapshot, embedder).search("南宁", 3, Filters(doc_id="notes"))
+    assert notes and notes[0].as_dict()["page"] is None
+
+
+def test_unreferenced_originals_are_removed_and_old_manifests_load(
+    tmp_path: Path, mixed_index, embedder
+) -> None:  # type: ignore[no-untyped-def]
+    corpus, built, _report = mixed_index
+    index = tmp_path / "index"
+    shutil.copytree(built, index)
+    work = tmp_path / "corpus"
+    shutil.copytree(corpus, work)
+    (work / "asean-news.html").unlink()
+    counting = CountingEmbedder(embedder)
+    report = _run(work, index, counting)
+    assert report.documents == 4
+    manifest = read_manifest(index)
+    assert manifest is not None
+    kept = {e["original"].split("/", 1)[1] for e in manifest.documents.values() if "original" in e}
+    assert {p.name for p in (index / "originals").iterdir()} == kept and len(kept) == 3
+    # A manifest written before `skipped` existed still loads.
+    data = json.loads((index / "manifest.json").read_text("utf-8"))
+    del data["skipped"]
+    (index / "manifest.json").write_text(json.dumps(data), "utf-8")
+    manifest = read_manifest(index)
+    assert manifest is not None and manifest.skipped == []
+    load_snapshot(index, store_factory_for(index, None, 0), embedder)
+
+
+def test_a_folder_of_only_unreadable_files_says_why(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    from tests.pipeline.test_formats import make_image_only_pdf
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    make_image_only_pdf(corpus / "scan.pdf")
+    with pytest.raises(IndexMissing, match=r"nothing to index.*scan\.pdf: no text layer") as info:
+        _run(corpus, tmp_path / "idx", embedder)
+    assert ".md or .txt" not in str(info.value)

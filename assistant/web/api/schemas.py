@@ -49,6 +49,7 @@ class SearchResult(BaseModel):
     start: int
     end: int
     heading: str | None = None
+    page: int | None = Field(None, description="The page the passage starts on (PDF); null for unpaged formats.")
 
 
 class SearchResponse(BaseModel):
@@ -83,6 +84,7 @@ class CitationOut(BaseModel):
     end: int
     kind: str | None = None
     published: str | None = None
+    page: int | None = Field(None, description="The page the quote starts on (PDF); null for unpaged formats.")
 
 
 class ChatResponse(BaseModel):

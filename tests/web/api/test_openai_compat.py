@@ -46,7 +46,7 @@ FOLLOW_UP = [
     {"role": "user", "content": "它由谁负责日常运营？"},
 ]
 EXTRA_KEYS = {"citations", "grounded", "backend", "notice", "query", "related"}
-CITATION_KEYS = {"n", "chunk_id", "doc_id", "title", "quote", "start", "end", "kind", "published"}
+CITATION_KEYS = {"page", "n", "chunk_id", "doc_id", "title", "quote", "start", "end", "kind", "published"}
 
 
 # --------------------------------------------------------------------------- server

@@ -10,14 +10,14 @@ MODEL_STAMP := .cache/models/.prepared
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup run serve ingest test test-fast lint eval eval-answers bench bench-chat bench-load bench-scale bench-rgb clean help
+.PHONY: setup run serve ingest test test-fast lint eval eval-answers bench bench-chat bench-load bench-scale bench-rgb bench-xling clean help
 
 help:
 	@echo "make run    - set everything up, build the index if needed, serve on http://127.0.0.1:8000/ui"
 	@echo "make test   - set everything up and run the whole test suite (slow tests included)"
 	@echo "make eval   - retrieval quality on the dev set, beside the LangChain-defaults baseline"
 	@echo "make lint   - ruff and mypy"
-	@echo "make bench  - print retrieval and ingest figures (also bench-chat, bench-load, bench-scale, bench-rgb)"
+	@echo "make bench  - print retrieval and ingest figures (also bench-chat, bench-load, bench-scale, bench-rgb, bench-xling)"
 
 $(STAMP): pyproject.toml requirements/lock.txt requirements/model.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -90,6 +90,10 @@ bench-scale: setup
 
 bench-rgb: setup
 	$(BIN)/python benchmarks/rgb_zh.py
+
+# The same RGB-zh questions in Simplified, Traditional and English (rows 130-199).
+bench-xling: setup
+	$(BIN)/python benchmarks/crosslingual.py
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache

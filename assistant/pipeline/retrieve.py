@@ -3,19 +3,28 @@
 Dense search (multilingual embeddings in Chroma) carries English questions over Chinese
 passages; keyword search (jieba BM25 on script-normalized text) nails names, numbers and
 exact terms. Reciprocal-rank fusion combines them without having to calibrate scores.
+English questions add a fourth signal: BM25 over the Chinese words a general dictionary
+(CC-CEDICT) and the pinyin of names give for their English words (`crosslingual.py`).
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from assistant.pipeline.crosslingual import (
+    Dictionary,
+    PinyinNames,
+    english_dictionary,
+    warm_english_dictionary,
+)
 from assistant.pipeline.domain import Synonyms
 from assistant.pipeline.embedding import Embedder, cosine
 from assistant.pipeline.index import IndexSnapshot
-from assistant.pipeline.keyword import KeywordIndex, english_words, query_tokens
+from assistant.pipeline.keyword import KeywordIndex, english_words, query_tokens, tokenize
 from assistant.text import han_ratio, to_simplified
 from assistant.types import SearchHit
 
@@ -57,10 +66,15 @@ class HybridRetriever:
         rrf_k: int = 5,
         dense_weight: float = 1.0,
         keyword_weight: float = 1.0,
-        english_weight: float = 1.0,
+        english_weight: float = 0.7,
         native_keyword_boost: float = 1.5,
         candidates: int = 50,
         synonyms: Synonyms | None = None,
+        dictionary: Dictionary | None = None,
+        use_dictionary: bool = True,
+        dictionary_weight: float = 1.0,
+        dictionary_per_phrase: int = 3,
+        use_pinyin: bool = True,
     ) -> None:
         self.snapshot = snapshot
         self.embedder = embedder
@@ -73,6 +87,18 @@ class HybridRetriever:
         self.english_weight = english_weight
         self.native_keyword_boost = native_keyword_boost
         self.candidates = candidates
+        # English questions' words become Chinese keywords through a general dictionary
+        # (CC-CEDICT, `crosslingual.py`), scored as their own signal; built on first use.
+        self.use_dictionary = use_dictionary
+        self.dictionary_weight = dictionary_weight
+        self.dictionary_per_phrase = dictionary_per_phrase
+        self._dictionary = dictionary
+        # Names an English question spells in pinyin, found in this index's vocabulary.
+        self.use_pinyin = use_pinyin
+        self._pinyin: PinyinNames | None = None
+        self._pinyin_lock = threading.Lock()
+        if use_dictionary and dictionary is None:
+            warm_english_dictionary()  # in the background, before the first English question
         self._keyword = KeywordIndex(snapshot.tokens)
         self._pos = snapshot.chunk_by_id
         doc_kind = {d.doc_id: d.kind for d in snapshot.documents.values()}
@@ -80,6 +106,9 @@ class HybridRetriever:
         self._kinds = np.array([doc_kind[c.doc_id] for c in snapshot.chunks])
         self._langs = np.array([c.language for c in snapshot.chunks])
         self._extra = max(0, snapshot.store.count() - len(snapshot.chunks))
+        if use_dictionary and use_pinyin and snapshot.chunks:
+            # Built in the background too (~0.5 s), before the first English question.
+            threading.Thread(target=self._pinyin_names, name="pinyin-names", daemon=True).start()
 
     def search(self, query: str, k: int = 5, filters: Filters | None = None) -> list[SearchHit]:
         filters = filters or Filters()
@@ -101,9 +130,16 @@ class HybridRetriever:
         ]
         if english:
             # Plain English words only match the English abstracts; as a weaker third
-            # signal they still let an English passage surface for an English question.
+            # signal they still let an English passage surface for an English question
+            # (0.7 since the dictionary's signal came beside it: RGB tune half, dev set).
             en_scores = np.where(allowed, self._keyword.scores(english_words(query)), 0.0)
             signals.append((self.english_weight, self._ranked(en_scores)))
+            expansion = self.expansion_tokens(query)
+            if expansion:
+                # The dictionary's Chinese words for the question's English ones: a signal of
+                # their own, so that a wrong sense cannot outweigh the question's own terms.
+                x_scores = np.where(allowed, self._keyword.scores(expansion), 0.0)
+                signals.append((self.dictionary_weight, self._ranked(x_scores)))
 
         fused: dict[int, float] = {}
         for weight, ranked in signals:
@@ -126,6 +162,27 @@ class HybridRetriever:
                 )
             )
         return hits
+
+    def expansion_tokens(self, query: str) -> list[str]:
+        """Keyword tokens of the dictionary's Chinese terms for an English question."""
+        if not self.use_dictionary:
+            return []
+        if self._dictionary is None:
+            self._dictionary = english_dictionary()
+        terms = self._dictionary.terms(query, self.dictionary_per_phrase)
+        tokens = [tok for term in terms for tok in tokenize(term)]
+        if self.use_pinyin:
+            known = set(tokens)  # a name the dictionary already gave counts once
+            tokens += [name for name in self._pinyin_names().names(query) if name not in known]
+        return tokens
+
+    def _pinyin_names(self) -> PinyinNames:
+        if self._pinyin is None:
+            with self._pinyin_lock:
+                if self._pinyin is None:
+                    # The BM25 vocabulary (keyword.py keeps it for filtering query tokens).
+                    self._pinyin = PinyinNames(self._keyword._vocab)
+        return self._pinyin
 
     def _ranked(self, scores: np.ndarray) -> list[int]:
         n = min(self.candidates, len(scores))

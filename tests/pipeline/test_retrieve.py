@@ -86,3 +86,17 @@ def test_tokenizer_is_chinese_aware_and_script_blind(synonyms: Synonyms) -> None
     assert tokenize("技術轉移") == tokenize("技术转移")
     assert "东盟" in query_tokens("Which center serves ASEAN?", synonyms)
     assert "上合" in query_tokens("What does the SCO center do?", synonyms)
+
+
+def test_dictionary_expands_only_english_questions(retriever) -> None:  # type: ignore[no-untyped-def]
+    assert retriever.expansion_tokens("哪个技术转移中心面向东盟国家？") == []
+    tokens = retriever.expansion_tokens("Which technology transfer center serves ASEAN countries?")
+    assert "技术" in tokens and "国家" in tokens
+
+
+def test_english_question_without_the_dictionary(built_index, embedder, synonyms) -> None:  # type: ignore[no-untyped-def]
+    snapshot = load_snapshot(built_index, store_factory_for(built_index, None, 0), embedder)
+    plain = HybridRetriever(snapshot, embedder, synonyms=synonyms, use_dictionary=False)
+    assert plain.expansion_tokens("Which technology transfer center serves ASEAN countries?") == []
+    hits = plain.search("Which technology transfer center serves ASEAN countries?", k=5)
+    assert any(e in h.chunk.text for h in hits for e in ASEAN_EVIDENCE)

@@ -78,7 +78,7 @@ def ingest(ctx: Context, rebuild: bool, rebuild_if_needed: bool, quiet: bool) ->
 
     def run(rebuild: bool):  # type: ignore[no-untyped-def]
         return run_ingest(
-            s.corpus_dir,
+            s.document_folders,
             s.index_dir,
             USEEmbedder(),
             store_factory_for(s.index_dir, s.chroma_host, s.chroma_port),
@@ -205,11 +205,17 @@ def serve(ctx: Context, host: str | None, port: int | None) -> None:
 def status(ctx: Context) -> None:
     """Say whether the index matches the corpus and settings."""
     from assistant.pipeline.embedding import USEEmbedder
-    from assistant.pipeline.index import index_status
+    from assistant.pipeline.index import index_status, store_factory_for
     from assistant.service import chunker_config
 
     s = ctx.settings
-    st = index_status(s.corpus_dir, s.index_dir, USEEmbedder.name, chunker_config(s))
+    st = index_status(
+        s.document_folders,
+        s.index_dir,
+        USEEmbedder.name,
+        chunker_config(s),
+        store_factory_for(s.index_dir, s.chroma_host, s.chroma_port),
+    )
     click.echo(f"index {s.index_dir}: {st.why}")
     _echo_skipped([k.as_dict() for k in st.skipped])
     sys.exit(0 if st.current else 3)

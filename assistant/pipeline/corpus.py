@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -54,56 +55,72 @@ class Skipped:
 
 @dataclass
 class CorpusScan:
-    """The readable documents of a corpus folder (sorted by id) and the files skipped."""
+    """The readable documents of the corpus folders (sorted by id) and the files skipped."""
 
     documents: list[Document]
     skipped: list[Skipped]
+    # Where each document's file is (doc_id → path): the originals are copied from there.
+    paths: dict[str, Path] = field(default_factory=dict)
 
 
 # Data files that live in the corpus folder but are not documents (`domain.py`, sidecars).
 _NOT_DOCUMENTS = (".yaml", ".yml", ".json")
 
+Folders = Path | Sequence[Path]
 
-def scan_corpus(corpus_dir: Path, *, progress: bool = False) -> CorpusScan:
-    """Every document in `corpus_dir` (not recursive) in any supported format.
+
+def folder_list(folders: Folders) -> list[Path]:
+    return [folders] if isinstance(folders, Path) else list(folders)
+
+
+def scan_corpus(folders: Folders, *, progress: bool = False) -> CorpusScan:
+    """Every document in the corpus folder(s) (not recursive) in any supported format.
 
     A file that cannot be read (unknown type, empty, not UTF-8, a scanned or encrypted
     PDF, a corrupt file, a duplicate id, bad metadata) is skipped with its reason; the
-    rest are read. Only a missing folder raises `CorpusError`.
+    rest are read. Only a missing first folder (the corpus) raises `CorpusError`; a later
+    one (the uploads' library) that does not exist yet holds nothing.
     """
     from assistant.pipeline.formats import read_document
 
+    paths = folder_list(folders)
+    corpus_dir = paths[0]
     if not corpus_dir.is_dir():
         raise CorpusError(
             f"Corpus folder {corpus_dir} does not exist. Create it and add documents "
             f"({', '.join(_supported())}), or set ASSISTANT_CORPUS_DIR."
         )
     docs: dict[str, Document] = {}
+    where: dict[str, Path] = {}
     skipped: list[Skipped] = []
-    for path in sorted(corpus_dir.iterdir()):
-        if path.name.startswith((".", "_")) or path.name.lower() == "readme.md":
+    for folder in paths:
+        if not folder.is_dir():
             continue
-        if path.suffix.lower() in _NOT_DOCUMENTS or not path.is_file():
-            continue
-        try:
-            doc = read_document(path, progress=progress)
-        except CorpusError as exc:
-            skipped.append(Skipped(path.name, _without_name(str(exc), path.name)))
-            continue
-        if doc.doc_id in docs:
-            skipped.append(
-                Skipped(
-                    path.name,
-                    f"duplicate id: document id {doc.doc_id!r} is already used by "
-                    f"{docs[doc.doc_id].source_file}. Give each document its own id.",
+        for path in sorted(folder.iterdir()):
+            if path.name.startswith((".", "_")) or path.name.lower() == "readme.md":
+                continue
+            if path.suffix.lower() in _NOT_DOCUMENTS or not path.is_file():
+                continue
+            try:
+                doc = read_document(path, progress=progress)
+            except CorpusError as exc:
+                skipped.append(Skipped(path.name, _without_name(str(exc), path.name)))
+                continue
+            if doc.doc_id in docs:
+                skipped.append(
+                    Skipped(
+                        path.name,
+                        f"duplicate id: document id {doc.doc_id!r} is already used by "
+                        f"{docs[doc.doc_id].source_file}. Give each document its own id.",
+                    )
                 )
-            )
-            continue
-        docs[doc.doc_id] = doc
-    return CorpusScan([docs[k] for k in sorted(docs)], skipped)
+                continue
+            docs[doc.doc_id] = doc
+            where[doc.doc_id] = path
+    return CorpusScan([docs[k] for k in sorted(docs)], skipped, where)
 
 
-def load_corpus(corpus_dir: Path, *, strict: bool = False) -> list[Document]:
+def load_corpus(corpus_dir: Folders, *, strict: bool = False) -> list[Document]:
     """The readable documents in `corpus_dir`, sorted by id (see `scan_corpus`).
 
     With `strict`, the first file that cannot be read raises `CorpusError` naming it.

@@ -35,13 +35,14 @@ from typing import Any
 
 from assistant.errors import Unavailable
 from assistant.pipeline.chunking import ChunkerConfig, chunk_document, embedding_text
-from assistant.pipeline.corpus import Skipped, document_hash, scan_corpus
+from assistant.pipeline.corpus import Folders, Skipped, document_hash, folder_list, scan_corpus
 from assistant.pipeline.embedding import Embedder
 from assistant.pipeline.keyword import tokenize
 from assistant.pipeline.store import ChromaStore, StoreError, VectorStore
 from assistant.types import Chunk, Document
 
 MANIFEST = "manifest.json"
+COLLECTIONS = "collections.json"  # every collection this folder created and not yet dropped
 ORIGINALS = "originals"
 FORMAT = 1
 
@@ -191,7 +192,7 @@ def ingest_lock(index_dir: Path) -> Iterator[None]:
 
 
 def ingest(
-    corpus_dir: Path,
+    corpus_dir: Folders,
     index_dir: Path,
     embedder: Embedder,
     open_store: StoreFactory,
@@ -201,20 +202,24 @@ def ingest(
     progress: bool = False,
     log: Callable[[str], None] = lambda _msg: None,
 ) -> IngestReport:
-    """Bring the index in `index_dir` up to date with the documents in `corpus_dir`."""
+    """Bring the index in `index_dir` up to date with the documents in `corpus_dir` (a
+    folder, or several indexed together: the corpus and the uploads' library)."""
     started = time.perf_counter()
     # Files that cannot be read are skipped (and reported); only a missing folder raises.
     scan = scan_corpus(corpus_dir, progress=progress)
     docs = scan.documents
     skipped = [s.as_dict() for s in scan.skipped]  # the caller reports them (IngestReport)
     if not docs:
-        raise IndexMissing(_nothing_to_index(corpus_dir, scan.skipped))
+        raise IndexMissing(_nothing_to_index(folder_list(corpus_dir)[0], scan.skipped))
     with ingest_lock(index_dir):
         old = None if rebuild else _readable_manifest(index_dir)
         if old is not None:
             _check_compatible(old, embedder, config)
         if old is None:
             collection = f"chunks_{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}_{uuid.uuid4().hex[:6]}"
+            # Recorded before it is created: if this ingest is killed, the next one that
+            # finishes drops the half-filled collection instead of leaving it on disk.
+            _remember_collection(index_dir, collection)
         else:
             collection = old.collection
         store = open_store(collection)
@@ -245,7 +250,7 @@ def ingest(
                 _write_atomic(doc_file, json.dumps(asdict(doc), ensure_ascii=False))
             chunk_ids = kept.get(doc.doc_id) or [c.chunk_id for c in planned[doc.doc_id][1]]
             entries[doc.doc_id] = {"hash": digest, "file": f"docs/{digest}.json", "chunks": chunk_ids}
-            original = _keep_original(corpus_dir, index_dir, doc)
+            original = _keep_original(scan.paths.get(doc.doc_id), index_dir)
             if original:
                 entries[doc.doc_id]["original"] = original
         all_ids = {cid for e in entries.values() for cid in e["chunks"]}
@@ -299,13 +304,12 @@ def _nothing_to_index(corpus_dir: Path, skipped: list[Skipped]) -> str:
     return f"No readable documents in {corpus_dir}; nothing to index. Skipped: {reasons}"
 
 
-def _keep_original(corpus_dir: Path, index_dir: Path, doc: Document) -> str | None:
+def _keep_original(source: Path | None, index_dir: Path) -> str | None:
     """Copy a PDF/DOCX/HTML original to `originals/<content-hash><suffix>`; its manifest name."""
     from assistant.pipeline.formats import ORIGINAL_SUFFIXES
 
-    if not doc.source_file:
+    if source is None:
         return None
-    source = corpus_dir / doc.source_file
     suffix = source.suffix.lower()
     if suffix not in ORIGINAL_SUFFIXES:
         return None
@@ -338,15 +342,25 @@ def _readable_manifest(index_dir: Path) -> Manifest | None:
         return None
 
 
+def _known_collections(index_dir: Path) -> set[str]:
+    try:
+        known = json.loads((index_dir / COLLECTIONS).read_text("utf-8"))
+    except (OSError, ValueError):
+        return set()
+    return {str(name) for name in known} if isinstance(known, list) else set()
+
+
+def _remember_collection(index_dir: Path, name: str) -> None:
+    _write_atomic(index_dir / COLLECTIONS, json.dumps(sorted(_known_collections(index_dir) | {name})))
+
+
 def _drop_other_collections(
     index_dir: Path, open_store: StoreFactory, *, keep: str
 ) -> None:
-    """After a rebuild, remove the collections older manifests pointed to."""
-    record = index_dir / "collections.json"
-    try:
-        known = set(json.loads(record.read_text("utf-8")))
-    except (OSError, ValueError):
-        known = set()
+    """After an ingest, remove every collection this index folder created but its manifest
+    no longer names: older rebuilds' and those of a rebuild that was killed half-way."""
+    record = index_dir / COLLECTIONS
+    known = _known_collections(index_dir)
     known.add(keep)
     for name in sorted(known - {keep}):
         with contextlib.suppress(Exception):
@@ -488,9 +502,19 @@ class IndexStatus:
 
 
 def index_status(
-    corpus_dir: Path, index_dir: Path, embedder_name: str, config: ChunkerConfig
+    corpus_dir: Folders,
+    index_dir: Path,
+    embedder_name: str,
+    config: ChunkerConfig,
+    open_store: StoreFactory | None = None,
 ) -> IndexStatus:
-    """Whether the index matches the corpus and settings, why not, and what is skipped."""
+    """Whether the index matches the corpus and settings, why not, and what is skipped.
+
+    Besides comparing hashes, the index's own files are checked: every cleaned document
+    it names must load and hash as recorded, and (given `open_store`) the vector store
+    must open and hold every chunk the manifest names, so a damaged `docs/*.json` or
+    `chroma.sqlite3` is reported instead of "up to date".
+    """
     try:
         manifest = read_manifest(index_dir)
     except IndexCorrupt as exc:
@@ -499,6 +523,9 @@ def index_status(
         return IndexStatus(False, "no index yet")
     if manifest.embedding_model != embedder_name or manifest.chunker != config.as_dict():
         return IndexStatus(False, "settings changed (needs --rebuild)")
+    damage = _damage(index_dir, manifest, open_store)
+    if damage:
+        return IndexStatus(False, f"{damage} Repair it with `assistant ingest --rebuild`.")
     scan = scan_corpus(corpus_dir)
     current = {d.doc_id: document_hash(d) for d in scan.documents}
     indexed = {k: v["hash"] for k, v in manifest.documents.items()}
@@ -507,8 +534,30 @@ def index_status(
     return IndexStatus(True, "up to date", scan.skipped)
 
 
+def _damage(index_dir: Path, manifest: Manifest, open_store: StoreFactory | None) -> str | None:
+    """What is broken in the index's files (None: nothing found)."""
+    for doc_id, entry in manifest.documents.items():
+        path = index_dir / str(entry.get("file", ""))
+        try:
+            doc = Document(**json.loads(path.read_text("utf-8")))
+        except (OSError, ValueError, TypeError):
+            return f"The cleaned text of {doc_id!r} ({entry.get('file')}) is missing or unreadable."
+        if document_hash(doc) != entry.get("hash"):
+            return f"The cleaned text of {doc_id!r} ({entry.get('file')}) does not match its recorded hash."
+    if open_store is None:
+        return None
+    try:
+        stored = open_store(manifest.collection).all_ids()
+    except Exception as exc:  # chromadb raises many types; all mean "unusable"
+        return f"The vector store cannot be read ({type(exc).__name__}: {str(exc)[:200]})."
+    missing = [cid for cid in manifest.chunk_ids if cid not in stored]
+    if missing:
+        return f"{len(missing)} chunks named in the manifest are not in the vector store."
+    return None
+
+
 def index_is_current(
-    corpus_dir: Path, index_dir: Path, embedder_name: str, config: ChunkerConfig
+    corpus_dir: Folders, index_dir: Path, embedder_name: str, config: ChunkerConfig
 ) -> tuple[bool, str]:
     """Whether the index matches the corpus and settings, and if not, why."""
     status = index_status(corpus_dir, index_dir, embedder_name, config)

@@ -262,6 +262,23 @@ def test_status_is_3_when_a_document_was_added(cli: Invoke, settings, tmp_path: 
     assert "changed" in result.output
 
 
+def test_status_is_3_when_a_cleaned_document_is_damaged(cli: Invoke, index_dir: Path) -> None:
+    victim = sorted((index_dir / "docs").glob("*.json"))[0]
+    victim.write_text('{"doc_id": "x", "title": "x", "text": "tampered"}', "utf-8")
+    result = cli("status")
+    assert result.exit_code == 3 and "does not match its recorded hash" in result.output
+    victim.write_text("{not json", "utf-8")
+    result = cli("status")
+    assert result.exit_code == 3 and "missing or unreadable" in result.output and "--rebuild" in result.output
+
+
+def test_status_is_3_when_the_vector_store_is_damaged(cli: Invoke, index_dir: Path) -> None:
+    sqlite = index_dir / "chroma" / "chroma.sqlite3"
+    sqlite.write_bytes(b"this is not a database" * 100)
+    result = cli("status")
+    assert result.exit_code == 3 and "vector store" in result.output and "--rebuild" in result.output
+
+
 def test_status_is_3_without_an_index(cli: Invoke, tmp_path: Path) -> None:
     result = cli("status", ASSISTANT_INDEX_DIR=str(tmp_path / "no-index"))
     assert result.exit_code == 3

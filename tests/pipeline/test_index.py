@@ -132,6 +132,27 @@ def test_crash_half_way_keeps_the_previous_index(index_dir: Path, corpus_copy: P
     assert final.store.count() == len(final.chunks)
 
 
+def _collections(index: Path) -> set[str]:
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    client = chromadb.PersistentClient(path=str(index / "chroma"), settings=ChromaSettings(anonymized_telemetry=False))
+    return {c.name for c in client.list_collections()}
+
+
+def test_a_rebuild_killed_half_way_leaves_no_orphaned_collection(index_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    manifest = json.loads((index_dir / "manifest.json").read_text("utf-8"))
+    assert _collections(index_dir) == {manifest["collection"]}
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        _run(CORPUS, index_dir, CountingEmbedder(embedder, fail_after=40), rebuild=True)
+    # The half-filled collection exists, but the old manifest is still served…
+    assert len(_collections(index_dir)) == 2
+    assert json.loads((index_dir / "manifest.json").read_text("utf-8"))["collection"] == manifest["collection"]
+    # …and the next ingest that finishes drops it.
+    _run(CORPUS, index_dir, embedder)
+    assert _collections(index_dir) == {manifest["collection"]}
+
+
 def test_second_ingest_at_once_is_refused(index_dir: Path, embedder) -> None:  # type: ignore[no-untyped-def]
     entered, release = threading.Event(), threading.Event()
 

@@ -18,10 +18,17 @@ subprocess on a free port, over a temporary index of corpus/ (or `--index DIR`).
    backend and `Retry-After` recorded: the model answers one at a time, `max-queue` wait
    in line, the rest get 503 with Retry-After at once; none may hang (client timeout
    `--local-timeout`, default 600 s).
+3. `--cold`: a fresh `assistant serve` (extractive), waited on until `/readyz` is 200,
+   then `--users` searches sent at once (one per user, no ramp): the first requests a
+   just-ready server gets. Then the same burst `--warm-bursts` times (default 3) on the
+   now-warm server. Figures: p50/p95/max and errors of the cold burst and of the warm
+   bursts (pooled), and cold p95 / warm p95. Target: zero errors and cold p95 ≤ 3 × warm
+   p95 (nothing queues behind lazy initialization). `--cold-only` runs only this.
 
     .venv/bin/python benchmarks/load.py [--users 50] [--seconds 60] [--think-min 0.5]
         [--think-max 1.5] [--saturate 0] [--endpoints search,chat] [--index DIR]
         [--local] [--local-only] [--local-chats 8] [--max-queue 4]
+        [--cold] [--cold-only] [--warm-bursts 3]
 
 Prints tables, then one JSON line: {"benchmark": "load", ...}.
 """
@@ -44,6 +51,7 @@ from retrieval_latency import QUESTIONS
 
 TARGET_SEARCH_P95_MS = 200.0
 READY_TIMEOUT_S = 300.0
+TARGET_COLD_RATIO = 3.0
 
 
 def _body(endpoint: str, question: str) -> dict[str, Any]:
@@ -140,6 +148,62 @@ def run_extractive(args: argparse.Namespace, index_dir: Path) -> list[dict[str, 
     return results
 
 
+async def _burst(base: str, users: int, timeout: float, offset: int = 0) -> tuple[list[float], Counter[str]]:
+    """`users` searches sent at once on fresh connections (one each); their latencies and errors."""
+    import httpx
+
+    latencies: list[float] = []
+    errors: Counter[str] = Counter()
+    limits = httpx.Limits(max_connections=users, max_keepalive_connections=users)
+    async with httpx.AsyncClient(timeout=timeout, limits=limits, trust_env=False) as client:
+
+        async def one(u: int) -> None:
+            _, question = QUESTIONS[(u + offset) % len(QUESTIONS)]
+            started = time.perf_counter()
+            try:
+                r = await client.post(f"{base}/v1/search", json=_body("search", question))
+                if r.status_code == 200:
+                    latencies.append(time.perf_counter() - started)
+                else:
+                    errors[f"HTTP {r.status_code}"] += 1
+            except Exception as exc:
+                errors[type(exc).__name__] += 1
+
+        await asyncio.gather(*(one(u) for u in range(users)))
+    return latencies, errors
+
+
+def run_cold(args: argparse.Namespace, index_dir: Path) -> dict[str, Any]:
+    """A fresh server, its first `users` searches at once as soon as /readyz is 200, then warm bursts."""
+    env = {"ASSISTANT_INDEX_DIR": str(index_dir), "ASSISTANT_LLM": "extractive"}
+    started = time.monotonic()
+    with common.serve(env, ready_timeout=READY_TIMEOUT_S) as base:
+        ready_s = round(time.monotonic() - started, 1)
+        print(f"  fresh server ready in {ready_s} s; {args.users} searches at once …", flush=True)
+        cold, cold_errors = asyncio.run(_burst(base, args.users, args.timeout))
+        warm: list[float] = []
+        warm_errors: Counter[str] = Counter()
+        for n in range(args.warm_bursts):
+            lat, errs = asyncio.run(_burst(base, args.users, args.timeout, offset=n + 1))
+            warm += lat
+            warm_errors += errs
+    cold_ms = common.percentiles(cold)
+    warm_ms = common.percentiles(warm)
+    ratio = cold_ms["p95"] / warm_ms["p95"] if warm and warm_ms["p95"] > 0 else float("nan")
+    errors = sum(cold_errors.values()) + sum(warm_errors.values())
+    return {
+        "users": args.users,
+        "ready_s": ready_s,
+        "cold_ms": cold_ms,
+        "cold_errors": dict(cold_errors),
+        "warm_bursts": args.warm_bursts,
+        "warm_ms": warm_ms,
+        "warm_errors": dict(warm_errors),
+        "cold_over_warm_p95": round(ratio, 2),
+        "target": "target met" if errors == 0 and ratio <= TARGET_COLD_RATIO else "target missed",
+    }
+
+
 async def _local_wave(base: str, chats: int, timeout: float) -> list[dict[str, Any]]:
     import httpx
 
@@ -218,6 +282,9 @@ def main() -> None:
     parser.add_argument("--local-chats", type=int, default=8)
     parser.add_argument("--max-queue", type=int, default=4)
     parser.add_argument("--local-timeout", type=float, default=600.0)
+    parser.add_argument("--cold", action="store_true", help="Also run the cold-start burst on a fresh server.")
+    parser.add_argument("--cold-only", action="store_true", help="Only the cold-start burst.")
+    parser.add_argument("--warm-bursts", type=int, default=3, help="Warm bursts to compare the cold one with.")
     args = parser.parse_args()
     args.endpoints = [e.strip() for e in args.endpoints.split(",") if e.strip()]
     if not 1 <= args.users <= 1000 or not 0 < args.seconds <= 600 or args.think_min > args.think_max:
@@ -229,7 +296,24 @@ def main() -> None:
     result: dict[str, Any] = {"benchmark": "load", "loopback": common.LOOPBACK}
     with common.index_dir_for(args.index) as (index_dir, how):
         print(f"index: {how}")
-        if not args.local_only:
+        if args.cold or args.cold_only:
+            cold = run_cold(args, index_dir)
+            result["cold"] = cold
+            common.print_table(
+                f"Cold start: {cold['users']} searches at once on a just-ready server, then "
+                f"{cold['warm_bursts']} warm bursts (latency in ms)",
+                ["burst", "requests", "p50", "p95", "max", "errors"],
+                [
+                    [name, cold[f"{name}_ms"]["n"], cold[f"{name}_ms"]["p50"], cold[f"{name}_ms"]["p95"],
+                     cold[f"{name}_ms"]["max"], sum(cold[f"{name}_errors"].values()) or 0]
+                    for name in ("cold", "warm")
+                ],
+            )
+            print(
+                f"\nready in {cold['ready_s']} s; cold p95 / warm p95 = {cold['cold_over_warm_p95']} "
+                f"(target ≤ {TARGET_COLD_RATIO:g}, 0 errors): {cold['target']}"
+            )
+        if not args.local_only and not args.cold_only:
             phases = run_extractive(args, index_dir)
             result["extractive"] = phases
             common.print_table(

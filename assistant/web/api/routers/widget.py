@@ -43,6 +43,7 @@ from assistant.pipeline.answer import Turn
 from assistant.service import Assistant
 from assistant.web.api.errors import validation_detail
 from assistant.web.api.schemas import ChatRequest, ChatResponse, ErrorBody
+from assistant.web.api.session import passage_link
 from assistant.web.api.turns import respond
 
 log = logging.getLogger(__name__)
@@ -267,7 +268,7 @@ async def _answer(
         store.finish(admission.request_id, status, ms())
 
     try:
-        return await respond(turn, stream=body.stream, headers=cors, on_end=finished)
+        return await respond(turn, stream=body.stream, headers=cors, on_end=finished, link=passage_link(request.app))
     except AssistantError as exc:
         return _error(exc.status, str(exc), {**cors, **exc.headers()})
 

@@ -42,6 +42,18 @@ class NotFound(AssistantError, LookupError):
     status = 404
 
 
+class Conflict(AssistantError):
+    """The request clashes with what exists (an id in use, a document that is not the library's)."""
+
+    status = 409
+
+
+class UnsupportedType(AssistantError):
+    """A file of a type no reader takes; the message lists the types that are."""
+
+    status = 415
+
+
 class Unavailable(AssistantError, RuntimeError):
     """The assistant cannot serve this request now (no index, …); the message says how to fix it."""
 

@@ -9,16 +9,19 @@ being built: `search`/`chat` then raise `Unavailable` with the command that fixe
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO
 
+from assistant import library
 from assistant.admission import check_text
 from assistant.centers.cache import DirectoryCache
 from assistant.centers.chat import looks_like_recommendation, recommendation_answer
 from assistant.centers.model import DirectoryError
-from assistant.errors import Busy, InvalidInput, NotFound, Unavailable, without_paths
+from assistant.errors import Busy, Conflict, InvalidInput, NotFound, Unavailable, without_paths
 from assistant.llm import build_chat_model
 from assistant.llm.base import ChatModel, ChatModelError
 from assistant.llm.queue import ChatQueue
@@ -47,6 +50,8 @@ from assistant.text import detect_language
 from assistant.types import Answer, Document, SearchHit
 
 log = logging.getLogger(__name__)
+# What the index writes as a manifest entry's "original" (assistant.pipeline.index).
+_ORIGINAL_NAME = re.compile(r"originals/[0-9a-f]{64}\.(pdf|docx|html|htm)")
 
 
 @dataclass(frozen=True)
@@ -101,6 +106,7 @@ class Assistant:
         self._index_error: str | None = None
         self._centers = DirectoryCache()
         self._lock = threading.Lock()
+        self._library_lock = threading.Lock()  # one upload, change or delete at a time
         self.reload()
 
     @classmethod
@@ -152,7 +158,7 @@ class Assistant:
         s = self.settings
         try:
             report = ingest(
-                s.corpus_dir,
+                s.document_folders,
                 s.index_dir,
                 self.embedder,
                 store_factory_for(s.index_dir, s.chroma_host, s.chroma_port),
@@ -258,6 +264,82 @@ class Assistant:
         if doc_id in snapshot.documents:
             return DocumentInfo(snapshot.documents[doc_id], len(snapshot.manifest.documents[doc_id]["chunks"]))
         raise NotFound(f"No document with id {doc_id!r}. GET /v1/documents lists the ids.")
+
+    def original_path(self, doc_id: str) -> Path | None:
+        """The kept original (PDF, DOCX, HTML) of a document, or None when it has none."""
+        self.document(doc_id)  # NotFound for an unknown id
+        entry = self.engine.retriever.snapshot.manifest.documents[doc_id]
+        name = entry.get("original")
+        if not isinstance(name, str) or not _ORIGINAL_NAME.fullmatch(name):
+            return None
+        path = self.settings.index_dir / name
+        return path if path.is_file() else None
+
+    # ------------------------------------------------------------------ library
+
+    def add_document(self, filename: str, data: BinaryIO, meta: dict[str, Any]) -> dict[str, Any]:
+        """Store an uploaded file in the library, index it, serve it; its summary.
+
+        415 for a type no reader takes, 422 for a file that cannot be read or bad metadata
+        (named), 409 when indexing is busy. When indexing fails the file is removed again,
+        so the library and the index stay as they were.
+        """
+        fields = library.check_meta(meta)
+        with self._library_lock:
+            taken = set(self._indexed_ids())
+            stored = library.receive(self.settings.library_folder, filename, data, fields, taken)
+            doc_id = stored.path.stem
+            try:
+                report = self.reindex()
+            except Exception:
+                library.remove(stored)
+                raise
+            return {**self.document(doc_id).as_dict(), "file": stored.path.name, "ingest": report}
+
+    def update_document(self, doc_id: str, meta: dict[str, Any]) -> dict[str, Any]:
+        """Change a library document's metadata (title, kind, published, language, publisher)."""
+        fields = library.check_meta(meta)
+        if not fields:
+            raise InvalidInput(f"Nothing to change: send one or more of {', '.join(library.EDITABLE)}.")
+        with self._library_lock:
+            stored = self._library_file(doc_id)
+            before = library.set_meta(stored, fields)
+            try:
+                self.reindex()
+            except Exception:
+                library.restore_sidecar(stored, before)
+                raise
+            return self.document(doc_id).as_dict()
+
+    def delete_document(self, doc_id: str) -> None:
+        """Remove a library document from the library and the index."""
+        with self._library_lock:
+            stored = self._library_file(doc_id)
+            moves = library.set_aside(self.settings.library_folder, stored)
+            try:
+                self.reindex()
+            except Exception:
+                library.put_back(moves)
+                raise
+            library.discard(moves)
+
+    def in_library(self, doc_id: str) -> bool:
+        return library.find(self.settings.library_folder, doc_id) is not None
+
+    def _library_file(self, doc_id: str) -> library.StoredFile:
+        stored = library.find(self.settings.library_folder, doc_id)
+        if stored is not None:
+            return stored
+        if doc_id in self._indexed_ids():
+            raise Conflict(
+                f"Document {doc_id!r} comes from the corpus folder, not the library: change or "
+                "remove its file there and run `assistant ingest`."
+            )
+        raise NotFound(f"No document with id {doc_id!r}. GET /v1/documents lists the ids.")
+
+    def _indexed_ids(self) -> list[str]:
+        engine = self._engine
+        return list(engine.retriever.snapshot.documents) if engine else []
 
     # ------------------------------------------------------------------ translation
 

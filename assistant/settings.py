@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     index_dir: Path = Field(PROJECT_ROOT / "index", alias="ASSISTANT_INDEX_DIR")
     prompts_dir: Path = Field(PROJECT_ROOT / "prompts", alias="ASSISTANT_PROMPTS_DIR")
     cache_dir: Path = Field(PROJECT_ROOT / ".cache", alias="ASSISTANT_CACHE_DIR")
+    # Documents added through the API or the Library page (POST /v1/documents); indexed
+    # with the corpus folder. Unset = ASSISTANT_STATE_DIR/library.
+    library_dir: Path | None = Field(None, alias="ASSISTANT_LIBRARY_DIR")
+    # Largest document upload (POST /v1/documents), counted as it arrives; 413 beyond it.
+    max_upload_bytes: int = Field(50_000_000, alias="ASSISTANT_MAX_UPLOAD_BYTES", ge=1024)
 
     # --- vector store ---------------------------------------------------------------
     chroma_host: str | None = Field(None, alias="CHROMA_HOST")
@@ -98,11 +103,20 @@ class Settings(BaseSettings):
     # Largest request body the API reads (413 beyond it); the widget has its own limit.
     max_body_bytes: int = Field(1_000_000, alias="ASSISTANT_MAX_BODY_BYTES", ge=1024)
 
-    @field_validator("chroma_host", "openai_base_url", mode="before")
+    @field_validator("chroma_host", "openai_base_url", "library_dir", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         # An empty variable in a .env file means "not set", not "the empty host".
         return None if value == "" else value
+
+    @property
+    def library_folder(self) -> Path:
+        return self.library_dir or self.state_dir / "library"
+
+    @property
+    def document_folders(self) -> list[Path]:
+        """The folders indexed together: the corpus, then the uploaded documents."""
+        return [self.corpus_dir, self.library_folder]
 
     @property
     def models_dir(self) -> Path:
@@ -149,3 +163,27 @@ class Settings(BaseSettings):
     widget_max_body_bytes: int = Field(65_536, alias="ASSISTANT_WIDGET_MAX_BODY_BYTES", ge=1024)
     # In production /docs, /redoc and /openapi.json are off unless this is true.
     public_docs: bool = Field(False, alias="ASSISTANT_PUBLIC_DOCS")
+
+    # --- login and warm start ------------------------------------------------------------
+    # Startup waits up to this many seconds for the warm-up (models, tokenizers, one search
+    # end to end) before the server takes connections; /readyz is 503 until it is done.
+    warm_start_wait: float = Field(60.0, alias="ASSISTANT_WARM_START_WAIT", ge=0)
+    # With API keys set, /ui and /sources need a login (an API key or an ASSISTANT_UI_USERS
+    # user) unless this is true.
+    public_ui: bool = Field(False, alias="ASSISTANT_PUBLIC_UI")
+    # UI users: comma-separated `name:scrypt$<salt hex>$<hash hex>` entries
+    # (`assistant.web.api.session.hash_password` makes one).
+    ui_users: str = Field("", alias="ASSISTANT_UI_USERS", repr=False)
+    # How long a login lasts, and how long a signed passage link (widget citations) works.
+    session_hours: float = Field(12.0, alias="ASSISTANT_SESSION_HOURS", gt=0, le=24 * 30)
+    passage_link_hours: float = Field(24.0, alias="ASSISTANT_PASSAGE_LINK_HOURS", gt=0, le=24 * 365)
+    # Secret that signs login cookies and passage links; unset = a random one kept in
+    # ASSISTANT_STATE_DIR/session_secret (mode 0600), created on first use.
+    session_secret: SecretStr | None = Field(None, alias="ASSISTANT_SESSION_SECRET", repr=False)
+    # Failed logins allowed per client address in ASSISTANT_WIDGET_AUTH_WINDOW; then 429.
+    login_failures: int = Field(10, alias="ASSISTANT_LOGIN_FAILURES", ge=1)
+
+    @field_validator("session_secret", mode="before")
+    @classmethod
+    def _login_empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value

@@ -21,6 +21,8 @@ from assistant.errors import Unavailable, without_paths
 from assistant.partners.origins import request_origin
 from assistant.service import Assistant
 from assistant.settings import Settings
+from assistant.warmup import WarmUp
+from assistant.web.api import session
 from assistant.web.api.auth import api_key_dependencies
 from assistant.web.api.errors import add_error_handlers
 from assistant.web.api.middleware import (
@@ -35,6 +37,7 @@ from assistant.web.api.routers import (
     chat,
     documents,
     health,
+    library,
     openai_compat,
     search,
     translate,
@@ -145,6 +148,14 @@ def create_app(
         # The local model takes seconds to a minute to load: warm it up in the
         # background so /healthz answers at once and /readyz says when it is ready.
         _warm_up(app.state.assistant)
+        # Everything else the first requests would load lazily (embedder, tokenizers,
+        # one search end to end) loads now; connections are taken once it is done or
+        # after ASSISTANT_WARM_START_WAIT s, and /readyz is 503 until it is done.
+        warm = app.state.warm_up = WarmUp()
+        threading.Thread(target=warm.run, args=(app.state.assistant,), name="warm-up", daemon=True).start()
+        wait = app.state.assistant.settings.warm_start_wait
+        if wait > 0:
+            await run_in_threadpool(warm.done.wait, wait)
         try:
             yield
         finally:
@@ -170,13 +181,17 @@ def create_app(
     # origins only), so no Bearer keys and no global CORS middleware.
     app.include_router(widget.router)
     app.include_router(admin.router)  # Bearer admin token only (not an API key)
+    app.include_router(library.router)  # uploads, changes, deletes: the admin token too
     app.add_middleware(
         BodyLimitMiddleware,
         limit=lambda: app.state.assistant.settings.max_body_bytes,
         widget_limit=lambda: app.state.assistant.settings.widget_max_body_bytes,
         widget_headers=widget_cors_headers,
+        upload_limit=lambda scope: library.upload_limit(app.state.assistant.settings, scope),
     )
     app.add_middleware(ClosedUploadsMiddleware)  # Gradio's upload routes: the UI takes no files
+    # /login, /logout, and a login (or a signed passage link) for /ui and /sources once API keys are set.
+    session.install(app)
     document_body_limit(app)
     security_headers(app)  # outermost: nosniff, Referrer-Policy, frame-ancestors, relative redirects
     add_error_handlers(app)

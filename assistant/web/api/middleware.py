@@ -35,7 +35,9 @@ class BodyLimitMiddleware:
 
     `/v1/widget/…` has its own, smaller limit (`widget_limit`), and its 413 carries what
     `widget_headers(scope)` returns (CORS for a partner's page, so the widget can read
-    it); Gradio under `/ui` has the API's limit.
+    it); Gradio under `/ui` has the API's limit. A document upload gets the larger limit
+    `upload_limit(scope)` returns, and only when that says the request may upload (the
+    admin token), so nobody else can make the server hold a large body.
     """
 
     def __init__(
@@ -44,11 +46,13 @@ class BodyLimitMiddleware:
         limit: Callable[[], int],
         widget_limit: Callable[[], int] | None = None,
         widget_headers: ExtraHeaders | None = None,
+        upload_limit: Callable[[Scope], int | None] | None = None,
     ) -> None:
         self.app = app
         self.limit = limit
         self.widget_limit = widget_limit or limit
         self.widget_headers = widget_headers
+        self.upload_limit = upload_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -57,6 +61,9 @@ class BodyLimitMiddleware:
         widget = _under(scope.get("path", ""), WIDGET_PREFIX)
         limit = self.widget_limit() if widget else self.limit()
         setting = "ASSISTANT_WIDGET_MAX_BODY_BYTES" if widget else "ASSISTANT_MAX_BODY_BYTES"
+        upload = self.upload_limit(scope) if self.upload_limit and not widget else None
+        if upload is not None:
+            limit, setting = upload, "ASSISTANT_MAX_UPLOAD_BYTES"
         declared = _header(scope, b"content-length").strip()
         if declared and (not declared.isdigit() or int(declared) > limit):
             await self._too_large(scope, send, limit, setting, declared.decode("latin-1"), widget)

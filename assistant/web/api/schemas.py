@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
 
@@ -110,11 +110,35 @@ class DocumentSummary(BaseModel):
     chunks: int
 
 
+class LibraryDocument(DocumentSummary):
+    library: bool = Field(
+        False, description="Added through the API (can be changed and deleted there); false: from the corpus folder."
+    )
+
+
 class DocumentList(BaseModel):
-    documents: list[DocumentSummary]
+    documents: list[LibraryDocument]
 
 
-class DocumentDetail(DocumentSummary):
+class DocumentUploaded(LibraryDocument):
+    library: bool = True
+    file: str = Field(description="The file's name in the library folder.")
+    ingest: dict[str, Any] = Field(description="The ingest report: documents, chunks, added, removed, seconds, skipped.")
+
+
+class DocumentPatch(BaseModel):
+    """Metadata to change; fields left out stay as they are."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str | None = Field(None, max_length=500)
+    kind: str | None = Field(None, description="policy_paper, news_report or unknown")
+    published: str | None = Field(None, description="YYYY, YYYY-MM or YYYY-MM-DD")
+    language: str | None = Field(None, description="en, zh-Hans or zh-Hant")
+    publisher: str | None = Field(None, max_length=500)
+
+
+class DocumentDetail(LibraryDocument):
     source_notes: str | None = None
     text: str
 

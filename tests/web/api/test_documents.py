@@ -15,7 +15,7 @@ from assistant.service import Assistant
 from assistant.web.api import create_app
 from tests.conftest import make_settings
 
-SUMMARY_KEYS = {"doc_id", "title", "kind", "publisher", "published", "language", "chunks"}
+SUMMARY_KEYS = {"library", "doc_id", "title", "kind", "publisher", "published", "language", "chunks"}
 DOC_IDS = {
     "chengdu-chongqing-belt-road-ttc",
     "china-asean-conference-10th",
@@ -197,3 +197,74 @@ def test_source_page_of_an_unknown_document_is_404(client) -> None:  # type: ign
     assert r.status_code == 404
     assert r.headers["content-type"].startswith("application/json")
     assert "nope" in r.json()["detail"]
+
+
+# ------------------------------------------------------------------ originals (PDF, DOCX, HTML)
+
+
+@pytest.fixture(scope="module")
+def mixed(built_index: Path, embedder, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+    """The seed corpus plus a Chinese PDF, a DOCX, an HTML page and a scanned PDF, ingested."""
+    from assistant.pipeline.index import ingest, store_factory_for
+    from assistant.service import chunker_config
+    from tests.conftest import CORPUS
+    from tests.pipeline.test_formats import make_chinese_pdf, make_docx, make_html, make_image_only_pdf
+
+    root = tmp_path_factory.mktemp("api-originals")
+    corpus, index = root / "corpus", root / "index"
+    shutil.copytree(CORPUS, corpus)
+    shutil.copytree(built_index, index)
+    make_chinese_pdf(corpus / "sco-annual-report.pdf")
+    make_docx(corpus / "china-arab-ttc.docx")
+    make_html(corpus / "asean-news.html")
+    make_image_only_pdf(corpus / "scanned.pdf")
+    settings = make_settings(ASSISTANT_INDEX_DIR=index, ASSISTANT_CORPUS_DIR=corpus)
+    report = ingest(corpus, index, embedder, store_factory_for(index, None, 0), chunker_config(settings))
+    assert [s["file"] for s in report.skipped] == ["scanned.pdf"]
+    a = Assistant(settings, embedder, None)
+    with TestClient(create_app(assistant=a, with_ui=False), raise_server_exceptions=False) as c:
+        yield c
+    a.close()
+
+
+@pytest.mark.parametrize(
+    ("doc_id", "content_type"),
+    [
+        ("sco-annual-report", "application/pdf"),
+        ("china-arab-ttc", "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
+        ("asean-news", "text/html"),
+    ],
+)
+def test_the_original_is_served_inline(mixed: TestClient, doc_id: str, content_type: str) -> None:
+    r = mixed.get(f"/sources/{doc_id}/original")
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith(content_type)
+    assert r.headers["content-disposition"].startswith("inline")
+    assert r.content[:4] == {"application/pdf": b"%PDF", "text/html": b"<!do"}.get(content_type, b"PK\x03\x04")
+    if content_type == "text/html":
+        assert "sandbox" in r.headers["content-security-policy"]  # a captured page runs no scripts here
+
+
+def test_a_text_document_or_unknown_id_has_no_original(mixed: TestClient) -> None:
+    r = mixed.get("/sources/china-sco-ttc-qingdao/original")
+    assert r.status_code == 404 and "no original" in r.json()["detail"]
+    assert mixed.get("/sources/nope/original").status_code == 404
+
+
+def test_pdf_search_result_and_source_page_show_the_page(mixed: TestClient) -> None:
+    from tests.pipeline.test_formats import PAGE3_SENTENCE
+
+    results = mixed.post(
+        "/v1/search", json={"query": PAGE3_SENTENCE, "k": 5, "filters": {"doc_id": "sco-annual-report"}}
+    ).json()["results"]
+    hit = next(h for h in results if PAGE3_SENTENCE in h["text"])
+    assert hit["page"] == 3
+    r = mixed.get("/sources/sco-annual-report", params={"start": hit["start"], "end": hit["end"]})
+    assert r.status_code == 200
+    assert "page 3" in r.text
+    assert '<a href="/sources/sco-annual-report/original#page=3">open the original at page 3</a>' in r.text
+    # Unpaged documents: page null, no page line.
+    other = mixed.post("/v1/search", json={"query": "东盟", "k": 1, "filters": {"doc_id": "asean-news"}}).json()
+    assert other["results"][0]["page"] is None
+    page = mixed.get("/sources/china-sco-ttc-qingdao", params={"start": 0, "end": 5}).text
+    assert "open the original" not in page and "page " not in page.split("<pre>")[0].split("</h1>")[1]

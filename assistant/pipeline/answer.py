@@ -74,6 +74,7 @@ NOT_STATED = {
     "zh-Hans": "文档中没有写明这个问题所问的{label}。",
     "zh-Hant": "文件中沒有寫明這個問題所問的{label}。",
 }
+LIST_SEPARATOR = {"en": " or ", "zh-Hans": "或", "zh-Hant": "或"}
 ANY_ANSWER = {"en": "the answer", "zh-Hans": "内容", "zh-Hant": "內容"}
 CLOSEST = {
     "en": "The closest they state:",
@@ -312,11 +313,17 @@ class AnswerEngine:
         # Every checkable thing asked for ("when and where") must stand in some claim.
         wanted = [k for k in asked if k.evidence]
         missing = [k for k in wanted if not any(self.holds(c, k, query) for c in about)]
-        if about and not missing and model_says is not False:
+        # A question asking for several things is answered with the parts the evidence
+        # holds, saying which it does not; never when a `required` kind is missing.
+        partial = bool(missing) and len(missing) < len(wanted) and not any(k.required for k in missing)
+        if about and (not missing or partial) and model_says is not False:
             sentences, citations = _cited(kept)
             text = render(sentences)
             if intro:
                 text = intro + "\n" + "\n".join(f"- {render([s])}" for s in sentences)
+            if missing:
+                labels = LIST_SEPARATOR[language].join(k.label(language) for k in missing)
+                text += ("\n" if intro else " " if language == "en" else "") + NOT_STATED[language].format(label=labels)
             return Answer(
                 answer=text, citations=citations, grounded=True, backend=backend or self.backend, query=query
             )

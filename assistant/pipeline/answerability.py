@@ -39,6 +39,7 @@ class Kind:
     evidence: tuple[re.Pattern[str], ...]  # empty: not checkable on the surface
     in_claim: bool
     labels: dict[str, str]
+    required: bool = False  # a question asking for it is refused without it
 
     def asked_by(self, question: str) -> bool:
         return any(p.search(question) for p in self.cues)
@@ -231,5 +232,6 @@ def _kind(path: Path, name: str, entry: Any) -> Kind:
         cues=patterns("cues"),
         evidence=patterns("evidence"),
         in_claim=bool(entry.get("in_claim", False)),
+        required=bool(entry.get("required", False)),
         labels={str(k): str(v) for k, v in labels.items()},
     )

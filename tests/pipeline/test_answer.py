@@ -290,6 +290,21 @@ def test_evidence_about_another_edition_does_not_answer(retriever) -> None:  # t
     assert answer.grounded and "Alliance" in answer.answer
 
 
+def test_a_question_asking_for_two_things_gets_the_part_the_documents_hold(retriever) -> None:  # type: ignore[no-untyped-def]
+    q = "When was the China–ASEAN Technology Transfer Center set up, and which organization runs it day to day?"
+    model = ScriptedModel(claims(("It is run day to day by the Guangxi ASEAN Technology Transfer Center.", "广西东盟技术转移中心负责")))
+    answer = engine(retriever, model).answer(q)
+    assert answer.grounded and "Guangxi" in answer.answer and answer.citations
+    assert answer.answer.endswith("The documents do not state the date this question asks for.")
+    _check_citations(answer)
+
+
+def test_any_other_number_is_no_answer_to_a_phone_number(retriever) -> None:  # type: ignore[no-untyped-def]
+    model = ScriptedModel(claims(("中國—東盟技術轉移中心的協作網絡覆蓋中國和東盟10國。", "东盟10国")))
+    answer = engine(retriever, model).answer("中國—東盟技術轉移中心的聯繫電話是多少？")
+    assert not answer.grounded and answer.answer.startswith("文件中沒有寫明這個問題所問的聯繫方式")
+
+
 def test_split_answer_moves_trailing_markers() -> None:
     assert split_answer("中心在广西。[1] 它成立于2014年[2]。") == [("中心在广西。", [1]), ("它成立于2014年。", [2])]
     assert split_answer("It is in Guangxi [1][3]. Founded 2014 [2].") == [("It is in Guangxi.", [1, 3]), ("Founded 2014.", [2])]

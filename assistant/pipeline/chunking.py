@@ -29,6 +29,7 @@ _TERMINAL = re.compile(r"[。！？；!?;]|\.(\s|$)")
 _TABLE_CAPTION = re.compile(r"^\s*表\s*\d+\s*\S")
 _NUMBERED_HEADING = re.compile(r"^\s*\d+(\.\d+)*\s+\S")
 _COLON = re.compile(r"[:：]")
+_MARKDOWN_HEADING = re.compile(r"^#{1,6}[ \t]+(?=\S)")
 _SOFT_BREAK = re.compile(r"[，,、：:]")
 
 
@@ -167,7 +168,7 @@ def _units(text: str, config: ChunkerConfig, count: TokenCounter) -> list[_Unit]
             pending_caption = None
             continue
         if _is_heading(block, numbered=numbered, first=i == 0):
-            heading = block.strip()
+            heading = _MARKDOWN_HEADING.sub("", block.strip())
             if _TABLE_CAPTION.match(block):
                 pending_caption = heading
             units.append(_Unit(b_start, b_end, count(block), "heading", heading))
@@ -200,6 +201,9 @@ def _is_heading(block: str, *, numbered: bool, first: bool) -> bool:
     if "\n" in block or "\t" in block:
         return False
     stripped = block.strip()
+    if _MARKDOWN_HEADING.match(stripped):  # `# …` lines: the DOCX and HTML readers write them
+        return len(stripped) <= 200
+
     if _TABLE_CAPTION.match(stripped) or _NUMBERED_HEADING.match(stripped):
         return len(stripped) <= 60 and not _TERMINAL.search(stripped)
     if first:
@@ -210,8 +214,9 @@ def _is_heading(block: str, *, numbered: bool, first: bool) -> bool:
 
 
 def _is_table(block: str) -> bool:
+    """Rows of tab-separated cells, or of `cell | cell` (how the DOCX and HTML readers write tables)."""
     lines = [ln for ln in block.split("\n") if ln.strip()]
-    return len(lines) >= 2 and sum("\t" in ln for ln in lines) >= max(2, len(lines) // 2)
+    return len(lines) >= 2 and sum("\t" in ln or " | " in ln for ln in lines) >= max(2, len(lines) // 2)
 
 
 def _table_units(

@@ -122,3 +122,28 @@ def test_embedding_text_uses_simplified_script(chunked) -> None:  # type: ignore
     doc, chunks = chunked["china-asean-conference-10th"]
     text = embedding_text(doc, chunks[0])
     assert "东盟" in text and "東盟" not in text
+
+
+def test_markdown_headings_and_pipe_tables_from_the_readers() -> None:
+    # The DOCX and HTML readers write headings as `#` lines and table rows as `cell | cell`.
+    text = (
+        "# Annual review\n\nThe center grew.\n\n## Partners\n\n"
+        "Name | Country | Year\nKazTech | Kazakhstan | 2019\nUzInno | Uzbekistan | 2021\n\nMore about partners."
+    )
+    chunks = chunk_document(Document("d", "T", text), ChunkerConfig())
+    assert [(c.heading, c.is_table) for c in chunks] == [("Annual review", False), ("Partners", True), ("Partners", False)]
+    assert all(text[c.start : c.end] == c.text for c in chunks)
+
+
+def test_the_seed_corpus_chunks_as_indexed() -> None:
+    # Changes to the chunker (e.g. reader formats) must not change the chunks, and so the
+    # ids, of existing indexes: tests/data/seed_chunk_ids.json holds the seed corpus's ids.
+    import json
+    from pathlib import Path
+
+    recorded = json.loads((Path(__file__).parents[1] / "data" / "seed_chunk_ids.json").read_text("utf-8"))
+    assert recorded["chunker"] == ChunkerConfig().as_dict()
+    docs = {d.doc_id: d for d in load_corpus(CORPUS)}
+    assert set(docs) == set(recorded["chunks"])
+    for doc_id, ids in recorded["chunks"].items():
+        assert [c.chunk_id for c in chunk_document(docs[doc_id], ChunkerConfig())] == ids, doc_id

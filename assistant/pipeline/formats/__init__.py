@@ -102,6 +102,15 @@ def _extract(path: Path, suffix: str, progress: bool) -> Extracted:
     return read_html(path)
 
 
+def read_head(path: Path, size: int) -> bytes:
+    """The first `size` bytes of `path` (to tell a file's real type); `CorpusError` if unreadable."""
+    try:
+        with path.open("rb") as fh:
+            return fh.read(size)
+    except OSError as exc:
+        raise CorpusError(f"{path.name}: cannot be read ({exc.strerror}).") from exc
+
+
 def read_sidecar(path: Path) -> dict[str, Any]:
     """The metadata in `<file>.meta.yaml` next to `path` ({} when there is none)."""
     sidecar = path.with_name(path.name + SIDECAR_SUFFIX)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.pipeline.corpus import CorpusError
-from assistant.pipeline.formats import Extracted, clean_meta_value, date_string
+from assistant.pipeline.formats import Extracted, clean_meta_value, date_string, read_head
 
 _HEADING_STYLE = re.compile(r"^(?:heading|标题|標題)\s*([1-6])$", re.IGNORECASE)
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # encrypted OOXML and old .doc files
@@ -20,11 +20,7 @@ _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # encrypted OOXML and old .doc
 
 def read_docx(path: Path) -> Extracted:
     name = path.name
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(8)
-    except OSError as exc:
-        raise CorpusError(f"{name}: cannot be read ({exc.strerror}).") from exc
+    head = read_head(path, 8)
     if head.startswith(_OLE_MAGIC):
         raise CorpusError(
             f"{name}: encrypted (password-protected) or an old Word .doc file; "

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.pipeline.corpus import CorpusError
-from assistant.pipeline.formats import Extracted, clean_meta_value, date_string
+from assistant.pipeline.formats import Extracted, clean_meta_value, date_string, read_head
 
 log = logging.getLogger(__name__)
 
@@ -28,11 +28,7 @@ def read_pdf(path: Path, *, progress: bool = False) -> Extracted:
     from pypdf.errors import DependencyError, FileNotDecryptedError
 
     name = path.name
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(1024)
-    except OSError as exc:
-        raise CorpusError(f"{name}: cannot be read ({exc.strerror}).") from exc
+    head = read_head(path, 1024)
     if b"%PDF-" not in head:
         raise CorpusError(f"{name}: corrupt or not a PDF (no PDF header). Export the PDF again.")
     try:

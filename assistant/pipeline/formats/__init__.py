@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from assistant.pipeline.corpus import CorpusError, _document_from, load_document
+from assistant.pipeline.formats.text import CorpusError, document_from, load_document
 from assistant.types import Document
 
 TEXT_SUFFIXES = (".md", ".txt")
@@ -64,7 +64,7 @@ def read_document(path: Path, *, progress: bool = False) -> Document:
         meta.pop("pages", None)
         if "language" not in sidecar:
             meta.pop("language", None)  # detected again below, as for any document
-        return _document_from({**meta, **sidecar}, doc.text, path)
+        return document_from({**meta, **sidecar}, doc.text, path)
     if suffix not in ORIGINAL_SUFFIXES:
         raise CorpusError(
             f"{path.name}: unknown type {suffix or '(no suffix)'!r}; "
@@ -85,7 +85,7 @@ def read_document(path: Path, *, progress: bool = False) -> Document:
         if heading:
             meta["title"] = heading
     meta.update(read_sidecar(path))
-    return _document_from(meta, extracted.text, path, pages=extracted.pages)
+    return document_from(meta, extracted.text, path, pages=extracted.pages)
 
 
 def _extract(path: Path, suffix: str, progress: bool) -> Extracted:

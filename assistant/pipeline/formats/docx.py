@@ -11,8 +11,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from assistant.pipeline.corpus import CorpusError
 from assistant.pipeline.formats import Extracted, clean_meta_value, date_string, read_head
+from assistant.pipeline.formats.text import CorpusError
 
 _HEADING_STYLE = re.compile(r"^(?:heading|标题|標題)\s*([1-6])$", re.IGNORECASE)
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # encrypted OOXML and old .doc files

@@ -15,8 +15,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from assistant.pipeline.corpus import CorpusError
 from assistant.pipeline.formats import Extracted, clean_meta_value, date_string
+from assistant.pipeline.formats.text import CorpusError
 
 # Elements that are never article text.
 _DROP_TAGS = (

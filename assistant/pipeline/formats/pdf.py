@@ -12,8 +12,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from assistant.pipeline.corpus import CorpusError
 from assistant.pipeline.formats import Extracted, clean_meta_value, date_string, read_head
+from assistant.pipeline.formats.text import CorpusError
 
 log = logging.getLogger(__name__)
 

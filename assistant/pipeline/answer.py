@@ -353,7 +353,7 @@ class AnswerEngine:
             )
         )
         dates = " ".join(e.hit.document.published or "" for e in claim.evidence)
-        if not self.kinds.qualified(query, f"{context} {dates}"):
+        if not self.kinds.qualified(query, f"{context} {dates}") or not self.kinds.anchored(query, context):
             return False
         text = " ".join(e.text for e in claim.evidence)
         if (han_ratio(query) >= 0.3) == (han_ratio(text) >= 0.3):

@@ -66,6 +66,21 @@ class AnswerKinds:
     not_pinyin: frozenset[str] = frozenset()
     # (kind, pattern capturing `n`): years and ordinals that narrow a question's subject
     qualifier_patterns: tuple[tuple[str, re.Pattern[str]], ...] = ()
+    anchor_patterns: tuple[re.Pattern[str], ...] = ()
+
+    def anchors(self, question: str) -> list[str]:
+        """The names `question` writes unmistakably: titles in 《》, quoted names, codes."""
+        folded = normalize(question)
+        found = [m.group("a").strip() for p in self.anchor_patterns for m in p.finditer(folded)]
+        return list(dict.fromkeys(a for a in found if a))
+
+    def anchored(self, question: str, context: str) -> bool:
+        """Whether `context` holds every anchor of `question` (spacing and script aside)."""
+        wanted = self.anchors(question)
+        if not wanted:
+            return True
+        folded = normalize(context).replace(" ", "")
+        return all(a.replace(" ", "") in folded for a in wanted)
 
     def qualifiers(self, text: str) -> set[tuple[str, int]]:
         """The years and ordinals `text` names, as (kind, number): "第十一届" → ("ordinal", 11)."""
@@ -150,7 +165,7 @@ _UNITS = {"十": 10, "百": 100}
 
 
 def chinese_number(text: str) -> int | None:
-    """An Arabic or Chinese numeral as an int ("11", "十一", "二十", "一百零五"); None if not one."""
+    """A numeral in digits or in Chinese characters as an int ("11", "十一", "二十", "一百零五"); None if not one."""
     if text.isdigit():
         return int(text)
     total, digit = 0, None
@@ -198,7 +213,18 @@ def load_answer_kinds(prompts_dir: Path) -> AnswerKinds:
         absence_zh=tuple(str(absence.get("zh", "")).split()),
         not_pinyin=frozenset(str(data.get("not_pinyin", "")).lower().split()),
         qualifier_patterns=tuple(_qualifier(path, entry) for entry in data.get("qualifiers") or []),
+        anchor_patterns=tuple(_anchor(path, raw) for raw in data.get("anchors") or []),
     )
+
+
+def _anchor(path: Path, raw: Any) -> re.Pattern[str]:
+    try:
+        pattern = re.compile(str(raw), re.IGNORECASE)
+    except re.error as exc:
+        raise AnswerKindsError(f"{path}: anchor pattern {raw!r}: {exc}") from exc
+    if "a" not in pattern.groupindex:
+        raise AnswerKindsError(f"{path}: anchor pattern {raw!r} must capture the anchor as (?P<a>…).")
+    return pattern
 
 
 def _qualifier(path: Path, entry: Any) -> tuple[str, re.Pattern[str]]:

@@ -118,3 +118,25 @@ def test_a_bad_qualifier_names_the_file(tmp_path: Path) -> None:
     )
     with pytest.raises(AnswerKindsError, match=r"\(\?P<n>"):
         load_answer_kinds(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("question", "anchors"),
+    [
+        ("《流浪地球2》的导演是谁？", ["流浪地球2"]),
+        ("KF-21战斗机的研发国家是？", ["kf-21"]),
+        ("按照「1+N」體系，總部中心在哪裡？", ["1+n"]),
+        ("What does the “1+N” structure mean?", ["1+n"]),
+        ('What is the "One Belt One Road" plan?', []),  # the asker's rendering: no anchor
+        ("Who spoke at the 10th conference?", []),  # an ordinal is a qualifier, not a name
+        ("中国—东盟技术转移中心是哪一年成立的？", []),
+    ],
+)
+def test_names_a_question_writes_unmistakably(question: str, anchors: list[str]) -> None:
+    assert KINDS.anchors(question) == anchors
+
+
+def test_evidence_must_hold_the_questions_anchors() -> None:
+    assert KINDS.anchored("《流浪地球2》的导演是谁？", "《流浪地球2》由郭帆执导")
+    assert not KINDS.anchored("《流浪地球2》的导演是谁？", "《胡同儿》的导演是王羽铮")
+    assert KINDS.anchored("What is KF-21?", "KF-21是韩国研制的战斗机")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import threading
+import time
 from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
@@ -23,12 +25,28 @@ from assistant.web.ui.chat import (
     documents_table,
     examples,
     history_to_turns,
-    render_answer,
-    render_documents,
-    render_status,
-    source_url,
+    render_exports,
+    rewrite_page,
     status_line,
     ui_theme,
+)
+from assistant.web.ui.conversations import (
+    answer_from_dict,
+    chat_choices,
+    conversation_messages,
+    export_html,
+    export_markdown,
+    find_chat,
+    save_chat,
+    suggest_followups,
+)
+from assistant.web.ui.render import (
+    render_answer,
+    render_documents,
+    render_pending,
+    render_status,
+    source_cards,
+    source_url,
 )
 
 XSS = "<img src=x onerror=alert(1)>"
@@ -72,20 +90,47 @@ def test_render_answer_lists_sources_with_links_to_the_quoted_span() -> None:
                 _citation(2, doc_id="sco news/1", title="SCO center", kind="news_report", published=None,
                           start=5, end=40, quote="Launched in Qingdao."),
             ]
-        )
+        ),
+        question="Which center serves ASEAN?",
     )
-    assert text.startswith('<div class="tt-answer">The China–ASEAN center serves ASEAN countries [1].</div>')
+    assert text.startswith('<div class="tt-msg tt-qlang-en"><div class="tt-answer">The China–ASEAN center serves ASEAN countries <a class="tt-cite tt-n-1" href="/sources/doc-a?start=120&amp;end=163#quote"')
     assert "Sources" in text
-    assert "[1] China–ASEAN Technology Transfer Center — policy paper, 2023-05-01" in text
-    assert "[2] SCO center — news report, date not stated" in text
+    assert '[1] <span class="tt-src-title">China–ASEAN Technology Transfer Center</span> — <span class="tt-src-meta">policy paper, 2023-05-01</span>' in text
+    assert '<span class="tt-src-title">SCO center</span> — <span class="tt-src-meta">news report, date not stated</span>' in text
     assert 'href="/sources/doc-a?start=120&amp;end=163#quote"' in text
     # The doc id is URL-quoted, the offsets are those of the citation.
     assert 'href="/sources/sco%20news%2F1?start=5&amp;end=40#quote"' in text
-    assert text.count('target="_blank"') == 2 and "noopener" in text
-    assert "<blockquote>The center was founded in Nanning in 2013.</blockquote>" in text
-    assert "open passage" in text
+    assert 'class="tt-src tt-n-2 tt-lang-en"' in text
+    assert "noopener" in text
+    assert '<blockquote class="tt-quote">The center was founded in Nanning in 2013.</blockquote>' in text
+    assert "open passage" in text and "tt-copy" in text
     assert "Answered by" in text and "local" in text
     assert "No supporting passage" not in text
+    assert "\n" not in text  # one HTML block: Markdown never parses inside it
+
+
+def test_only_known_markers_become_citation_links() -> None:
+    text = render_answer(_answer(answer="Founded in 2013 [1], see also [7] and [[1]](https://evil.example)."))
+    assert text.count('class="tt-cite') == 2
+    assert "[7]" in text and 'tt-n-7' not in text
+    assert 'href="https://evil.example"' not in text  # a Markdown link from a document stays text
+
+
+def test_page_of_a_paged_source_is_shown() -> None:
+    text = render_answer(_answer(citations=[_citation(page=4)]))
+    assert "policy paper, 2023-05-01, p. 4" in text
+
+
+def test_quote_language_is_marked_for_translation() -> None:
+    text = render_answer(_answer(citations=[_citation(quote="中国—东盟技术转移中心于2013年成立。")]), question="When?")
+    assert "tt-qlang-en" in text and "tt-lang-zh-Hans" in text
+
+
+def test_a_checked_answer_that_differs_from_the_draft_says_so() -> None:
+    answer = _answer()
+    assert "Checked answer" not in render_answer(answer, draft="The China–ASEAN center serves ASEAN countries.")
+    assert "Checked answer" in render_answer(answer, draft="The China–ASEAN center serves everyone.")
+    assert "Checked answer" not in render_answer(answer)  # nothing streamed (extractive)
 
 
 def test_quotes_and_titles_from_documents_are_escaped() -> None:
@@ -99,14 +144,28 @@ def test_quotes_and_titles_from_documents_are_escaped() -> None:
     assert "<script>" not in text
     assert "&lt;img src=x onerror=alert(1)&gt;" in text
     assert "&lt;script&gt;alert(2)&lt;/script&gt;" in text
+    assert 'title="Title &lt;img src=x onerror=alert(1)&gt;"' in text
 
 
 def test_quote_with_blank_lines_stays_one_html_block() -> None:
     text = render_answer(_answer(citations=[_citation(quote="first paragraph\n\nsecond paragraph")]))
-    sources = text[text.index("<details>") :]
-    block = sources[: sources.index("</details>")]
-    assert "\n" not in block
-    assert "first paragraph<br><br>second paragraph" in block
+    assert "\n" not in text
+    assert "first paragraph<br><br>second paragraph" in text
+
+
+def test_pending_message_shows_progress_cards_and_draft() -> None:
+    searching = render_pending("t1", None)
+    assert "Searching the documents" in searching and "0 s" in searching and "tt-turn-t1" in searching
+    cards = source_cards([_hit()])
+    reading = render_pending("t1", cards, elapsed=7.4)
+    assert "Reading 1 passages" in reading and ">7 s<" in reading
+    assert 'class="tt-card" href="/sources/doc-a?start=0&amp;end=18#quote"' in reading
+    assert "China–ASEAN &lt;i&gt;paper&lt;/i&gt;" in reading and "policy paper, 2023-05-01" in reading
+    assert "中国—东盟技术转移中心面向东盟国家。" in reading
+    writing = render_pending("t1", cards, "The <b>draft</b>")
+    assert "Writing the answer" in writing and "The &lt;b&gt;draft&lt;/b&gt; ▍" in writing
+    long = render_pending("t1", [{**cards[0], "text": "x" * 1000}])
+    assert "x" * 179 + "…" in long and "x" * 181 not in long
 
 
 def test_ungrounded_answer_says_no_passage_was_found() -> None:
@@ -118,7 +177,7 @@ def test_ungrounded_answer_says_no_passage_was_found() -> None:
 
 def test_notice_is_shown_above_the_answer() -> None:
     text = render_answer(_answer(notice="The language model is unavailable (timeout)."))
-    assert text.startswith("⚠️ The language model is unavailable (timeout).")
+    assert '<p class="tt-notice">⚠️ The language model is unavailable (timeout).</p><div class="tt-answer">' in text
     assert text.index("unavailable") < text.index("serves ASEAN")
 
 
@@ -129,7 +188,7 @@ def test_source_url() -> None:
 
 
 def test_history_to_turns_takes_text_and_limits_turns() -> None:
-    messages = [
+    messages: list[dict[str, Any]] = [
         {"role": "user", "content": "Which center serves ASEAN?"},
         {"role": "assistant", "content": [{"type": "text", "text": "The China–ASEAN center [1]."}]},
         {"role": "system", "content": "ignored"},
@@ -224,19 +283,74 @@ def test_chat_streams_tokens_then_replaces_them_with_the_checked_answer() -> Non
     box, chat, history = updates[-1]
     assert box == ""
     assert chat[-2] == {"role": "user", "content": "Which center serves ASEAN?"}
-    assert chat[-1] == {"role": "assistant", "content": render_answer(_answer(backend="fake"))}
-    # In between: a placeholder, then the streamed text (escaped), growing.
+    final = _answer(backend="fake")
+    assert chat[-1] == {
+        "role": "assistant",
+        "content": render_answer(final, question="Which center serves ASEAN?", draft="The China–ASEAN center <b>raw</b>"),
+    }
+    assert "Checked answer" in chat[-1]["content"]  # the draft said something else
+    # In between: the progress line, then the source cards at once, then the draft, growing.
     streamed = [u[1][-1]["content"] for u in updates[:-1]]
-    assert "Searching" in streamed[0]
-    # The passages being read show before any text, and stay while the draft grows.
-    assert "Reading 1 passages" in streamed[1] and 'href="/sources/doc-a"' in streamed[1]
-    assert "Reading 1 passages" in streamed[-1]
-    assert '<div class="tt-answer">The China–ASEAN center &lt;b&gt;raw&lt;/b&gt; ▍</div>' in streamed[-1]
-    # The plain history keeps the texts only, without the sources block.
+    assert "Searching the documents" in streamed[0] and "tt-progress" in streamed[0]
+    assert "Reading 1 passages" in streamed[1] and 'class="tt-card" href="/sources/doc-a?start=0&amp;end=18#quote"' in streamed[1]
+    assert "tt-card" in streamed[-1] and "Writing the answer" in streamed[-1]
+    assert "The China–ASEAN center &lt;b&gt;raw&lt;/b&gt; ▍" in streamed[-1]
+    # The plain history keeps the texts, and the checked answer as data for reopening and export.
     assert history == [
         {"role": "user", "content": "Which center serves ASEAN?"},
-        {"role": "assistant", "content": "The China–ASEAN center serves ASEAN countries [1]."},
+        {"role": "assistant", "content": "The China–ASEAN center serves ASEAN countries [1].", "answer": final.as_dict()},
     ]
+
+
+class SlowQueuedAssistant(FakeAssistant):
+    """A fake whose answers hold a place in a real one-at-a-time queue and never end by themselves."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from assistant.llm.queue import ChatQueue
+
+        self.queue = ChatQueue(concurrency=1, max_waiting=0, wait_timeout=5)  # type: ignore[assignment]
+        self.closed = threading.Event()
+
+    def chat_stream(self, message: str, history: list[Turn] | None = None) -> Iterator[Any]:
+        with self.queue.turn():  # type: ignore[attr-defined]
+            try:
+                yield SourcesEvent((_hit(),))
+                while True:  # a model that keeps talking
+                    time.sleep(0.02)
+                    yield TokenEvent("more ")
+            finally:
+                self.closed.set()
+
+
+def _admitted(fake: SlowQueuedAssistant) -> int:
+    return int(fake.queue.snapshot()["admitted"])  # type: ignore[attr-defined]
+
+
+def test_stop_closes_the_answer_and_frees_the_queue() -> None:
+    fake = SlowQueuedAssistant()
+    updates = chat_handler(fake)("Which center serves ASEAN?", [], [])  # type: ignore[arg-type]
+    for _, chat, _ in updates:
+        if "more more" in chat[-1]["content"]:
+            break
+    assert _admitted(fake) == 1
+    updates.close()  # what Gradio does to the handler when Stop cancels the event
+    assert fake.closed.wait(5)  # the model's stream was closed
+    for _ in range(100):
+        if _admitted(fake) == 0:
+            break
+        time.sleep(0.05)
+    assert _admitted(fake) == 0
+    fake.queue.admit().release()  # type: ignore[attr-defined]  # a free place: the next chat may start
+
+
+def test_stop_before_the_answer_started_gives_the_place_back() -> None:
+    fake = SlowQueuedAssistant()
+    updates = chat_handler(fake)("Which center serves ASEAN?", [], [])  # type: ignore[arg-type]
+    next(updates)  # "Searching…" shown, the turn admitted but not started
+    assert _admitted(fake) == 1
+    updates.close()
+    assert _admitted(fake) == 0
 
 
 def test_follow_up_passes_previous_turns() -> None:
@@ -369,3 +483,123 @@ def test_gradio_file_cache_is_emptied_regularly() -> None:
     demo = build_ui(FakeAssistant())  # type: ignore[arg-type]
     frequency, age = demo.delete_cache  # type: ignore[misc]
     assert 0 < frequency <= 3600 and 0 < age <= 3600
+
+
+# ---------------------------------------------------------------------- conversations
+
+
+def _history(question: str = "Which center serves ASEAN?", **kw: Any) -> list[dict[str, Any]]:
+    answer = _answer(**kw)
+    return [
+        {"role": "user", "content": question},
+        {"role": "assistant", "content": answer.answer, "answer": answer.as_dict()},
+    ]
+
+
+def test_answers_come_back_from_their_data() -> None:
+    answer = _answer(citations=[_citation(page=3)], related=[_citation(2)], notice="n", query="q")
+    assert answer_from_dict(answer.as_dict()) == answer
+    assert answer_from_dict({"answer": "x", "citations": [{"bogus": 1}, "x"], "related": "y"}).citations == []
+
+
+def test_conversations_are_kept_newest_first_and_reopened() -> None:
+    store = save_chat(None, "a", _history("First question?"))
+    store = save_chat(store, "b", _history("Second question?"))
+    assert chat_choices(store) == [("Second question?", "b"), ("First question?", "a")]
+    store = save_chat(store, "a", [*_history("First question?"), *_history("And then?")])
+    assert [c[1] for c in chat_choices(store)] == ["a", "b"]  # the one just used comes first
+    assert len(find_chat(store, "a")) == 4 and find_chat(store, "zzz") == []
+    assert chat_choices(save_chat(store, "c", [])) == chat_choices(store)  # an empty chat is not kept
+    many = None
+    for i in range(40):
+        many = save_chat(many, str(i), _history(f"Q{i}?"))
+    assert len(chat_choices(many)) == 30 and chat_choices(many)[0] == ("Q39?", "39")
+    assert chat_choices({"chats": "garbage"}) == [] and chat_choices("garbage") == []
+    # Shown again from the plain history: the same rendering as when it was answered.
+    shown = conversation_messages(find_chat(store, "a"))
+    assert shown[0] == {"role": "user", "content": "First question?"}
+    assert shown[1]["content"] == render_answer(_answer(), question="First question?")
+    assert len(shown) == 4
+
+
+def test_exports_carry_questions_answers_quotes_titles_dates_and_links() -> None:
+    history = [
+        *_history(f"Which center? {XSS}"),
+        *_history("Related?", answer="Not covered.", citations=[], grounded=False, related=[_citation(2, quote="Nearby fact.")]),
+    ]
+    md = export_markdown(history, site="http://127.0.0.1:8000")
+    assert f"## Which center? {XSS}" in md
+    assert "The China–ASEAN center serves ASEAN countries [1]." in md
+    assert "1. **China–ASEAN Technology Transfer Center** — policy paper, 2023-05-01" in md
+    assert "> The center was founded in Nanning in 2013." in md
+    assert "<http://127.0.0.1:8000/sources/doc-a?start=120&end=163#quote>" in md
+    assert "Related passages" in md and "> Nearby fact." in md
+    page = export_html(history, site="http://127.0.0.1:8000")
+    assert page.startswith("<!doctype html>") and "@media print" in page
+    assert XSS not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
+    assert "<blockquote>The center was founded in Nanning in 2013.</blockquote>" in page
+    assert 'href="http://127.0.0.1:8000/sources/doc-a?start=120&amp;end=163#quote"' in page
+    links = render_exports("abc", history)
+    assert 'download="conversation-abc.md"' in links and 'href="data:text/markdown;charset=utf-8;base64,' in links
+    assert 'download="conversation-abc.html"' in links and render_exports("abc", []) == ""
+
+
+# ---------------------------------------------------------------------- follow-ups
+
+NAMES = [("中国—东盟技术转移中心", "China–ASEAN Technology Transfer Center"), ("东盟", "ASEAN"),
+         ("中国—上合组织技术转移中心", "China–SCO Technology Transfer Center")]
+
+
+def test_followups_ask_about_the_cited_organization_what_was_not_asked() -> None:
+    answer = _answer(citations=[_citation(quote="中国—东盟技术转移中心面向东盟国家。")])
+    asked = suggest_followups("Which center serves ASEAN countries?", answer, NAMES)
+    assert asked == [
+        "When was the China–ASEAN Technology Transfer Center established?",
+        "What services does the China–ASEAN Technology Transfer Center offer to companies?",
+        "Where is the China–ASEAN Technology Transfer Center based?",
+    ]
+    # An aspect already asked about is not offered again; the language is the question's.
+    when = suggest_followups("中国—东盟技术转移中心是什么时候成立的？", answer, NAMES)
+    assert when[0] == "中国—东盟技术转移中心为企业提供哪些服务？" and not any("成立" in q for q in when)
+    assert suggest_followups("哪個中心面向東盟國家？", answer, NAMES)[0] == "中國—東盟技術轉移中心是什麼時候成立的？"
+    # Questions asked before in the conversation are not offered.
+    again = suggest_followups("Which center?", answer, NAMES, asked_before=[asked[0]])
+    assert asked[0] not in again
+
+
+def test_followups_compare_two_cited_organizations_and_need_evidence() -> None:
+    two = _answer(citations=[_citation(quote="中国—东盟技术转移中心与中国—上合组织技术转移中心均于近年成立。")])
+    out = suggest_followups("Which centers?", two, NAMES)
+    assert "How does the China–ASEAN Technology Transfer Center compare with the China–SCO Technology Transfer Center?" in out
+    assert len(out) == 3 and not any(q == "ASEAN?" for q in out)
+    english = _answer(citations=[_citation(quote="The Zebra Lantern Technology Transfer Center opened in 2024.")])
+    assert suggest_followups("What opened?", english)[0] == "When was the Zebra Lantern Technology Transfer Center established?"
+    assert suggest_followups("Q?", _answer(citations=[]), NAMES) == []  # no evidence, no suggestion
+    assert suggest_followups("Q?", _answer(citations=[_citation(quote="Nothing named here.")]), NAMES) == []
+
+
+# ---------------------------------------------------------------------- page chrome
+
+
+def test_the_page_names_the_product_and_shows_no_gradio_chrome() -> None:
+    from assistant.web.ui.chat import mount_ui
+
+    app = FastAPI()
+    mount_ui(app, FakeAssistant())  # type: ignore[arg-type]
+    with TestClient(app) as client:
+        page = client.get("/ui/").text
+        config = client.get("/ui/config").json()
+    assert config.get("footer_links") == []
+    assert 'content="Gradio"' not in page and "Click to try out the app" not in page
+    assert "raw.githubusercontent.com" not in page and 'rel="manifest"' not in page
+    assert page.count('property="og:title"') == 1
+    assert '<meta property="og:title" content="Technology Transfer Assistant · 技术转移助手">' in page
+    assert '<link rel="icon" href="data:image/svg+xml,' in page
+    assert "window.__ttChat" in page and ".tt-pop" in page  # the UI's script and style, inline
+    assert _external_assets(page) == []
+
+
+def test_rewrite_page_keeps_the_rest() -> None:
+    page = '<html><head><meta property="og:title" content="Gradio" /><title>x</title></head><body>b</body></html>'
+    out = rewrite_page(page)
+    assert 'content="Gradio"' not in out and "<title>x</title>" in out and "<body>b</body>" in out

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import queue as thread_queue
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -207,5 +208,7 @@ class AdmittedTurn:
             finally:
                 put(_END)
 
-        threading.Thread(target=produce, name="chat-turn", daemon=True).start()
+        # In the request's context: its log records carry its request id (assistant.telemetry.logs).
+        context = contextvars.copy_context()
+        threading.Thread(target=context.run, args=(produce,), name="chat-turn", daemon=True).start()
         return stop

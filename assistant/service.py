@@ -46,6 +46,7 @@ from assistant.pipeline.translation import (
     translation_tokens,
 )
 from assistant.settings import Settings
+from assistant.telemetry import observe
 from assistant.text import detect_language
 from assistant.types import Answer, Document, SearchHit
 
@@ -107,6 +108,7 @@ class Assistant:
         self._centers = DirectoryCache()
         self._lock = threading.Lock()
         self._library_lock = threading.Lock()  # one upload, change or delete at a time
+        self.observer: observe.Observer | None = None  # told about turns and searches (the app's metrics)
         self.reload()
 
     @classmethod
@@ -220,12 +222,15 @@ class Assistant:
         return self.engine.retriever.search(query, k, filters)
 
     def chat(self, message: str, history: list[Turn] | None = None) -> Answer:
-        recommendation = self._recommendation(message)
-        if recommendation is not None:
-            return recommendation
-        return self._with_notice(self.engine.answer(message, history or []))
+        return observe.final_answer(self.chat_stream(message, history))
 
     def chat_stream(self, message: str, history: list[Turn] | None = None) -> Iterator[Event]:
+        events = self._chat_stream(message, history)
+        model_expected = self.settings.llm != "extractive"
+        has_model = self.chat_model is not None
+        yield from observe.watch(events, self.observer, self.queue, model_expected=model_expected, has_model=has_model)
+
+    def _chat_stream(self, message: str, history: list[Turn] | None = None) -> Iterator[Event]:
         recommendation = self._recommendation(message)
         if recommendation is not None:
             yield TokenEvent(recommendation.answer)

@@ -187,3 +187,24 @@ class Settings(BaseSettings):
     @classmethod
     def _login_empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
+
+    # --- operations ------------------------------------------------------------------
+    # Log lines of `assistant serve`: `text`, or `json` (one object per line, with the
+    # request id). Unset = text in development, json in production.
+    log_format: Literal["text", "json"] | None = Field(None, alias="ASSISTANT_LOG_FORMAT")
+    # GET /metrics (Prometheus) is open in development; in production it needs the admin
+    # token (Bearer) unless this is true.
+    public_metrics: bool = Field(False, alias="ASSISTANT_PUBLIC_METRICS")
+    # OpenTelemetry: set to an OTLP/HTTP collector's base URL (e.g. http://localhost:4318)
+    # to export a trace of every request; unset = no tracing, nothing imported.
+    otlp_endpoint: str | None = Field(None, alias="OTEL_EXPORTER_OTLP_ENDPOINT")
+    otel_service_name: str = Field("techtransfer-assistant", alias="OTEL_SERVICE_NAME")
+
+    @field_validator("log_format", "otlp_endpoint", mode="before")
+    @classmethod
+    def _operations_empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @property
+    def log_style(self) -> Literal["text", "json"]:
+        return self.log_format or ("text" if self.env == "development" else "json")

@@ -36,12 +36,13 @@ STEPS = (EMBEDDER, TOKENIZERS, KEYWORD_INDEX, SEARCH, CENTERS)
 # Failures of these only go to the log: requests that need them say why themselves.
 OPTIONAL = frozenset({CENTERS})
 # One question per language, so every script's path (OpenCC, jieba, glossary) has run.
+# Nothing of one corpus: any question in each script runs the same code.
 QUESTIONS = (
-    "Which technology transfer center serves ASEAN countries?",
-    "哪个技术转移中心面向东盟国家？",
-    "哪個技術轉移中心面向東盟國家？",
+    "Which technology transfer center serves these countries?",
+    "哪个技术转移中心面向这些国家？",
+    "哪個技術轉移中心面向這些國家？",
 )
-RECOMMENDATION = "Which center should we work with to enter Vietnam?"
+RECOMMENDATION = "Which center should we work with to enter a new market abroad?"
 
 
 class WarmUp:

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import click
 
 from assistant.cli.context import Context
+from assistant.cli.feedback import feedback_cli
 from assistant.cli.partners import partners_cli
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -186,17 +187,30 @@ def serve(ctx: Context, host: str | None, port: int | None) -> None:
     """Serve the API (docs at /docs) and the chat UI (at /ui)."""
     import uvicorn
 
+    from assistant.telemetry import logs
     from assistant.web.api import create_app
 
     s = ctx.settings
     app = create_app(s)
+    logs.configure(s.log_style)  # ASSISTANT_LOG_FORMAT (text in development, json in production)
     host, port = host or s.host, port or s.port
     click.echo(f"Serving on http://{host}:{port}/ui  (API docs: http://{host}:{port}/docs)", err=True)
     # A short graceful timeout: an open UI connection must not block shutdown.
     # proxy_headers=False: the client address is the socket peer's unless
     # ASSISTANT_TRUSTED_PROXY_HEADER names a header to trust (uvicorn would otherwise
     # believe X-Forwarded-For from any local process).
-    uvicorn.run(app, host=host, port=port, timeout_graceful_shutdown=3, log_level="info", proxy_headers=False)
+    # log_config=None: uvicorn's messages go through logs.configure's handler; access_log=False:
+    # the app writes its own access lines (route, status, duration, request id).
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        timeout_graceful_shutdown=3,
+        log_level="info",
+        log_config=None,
+        access_log=False,
+        proxy_headers=False,
+    )
 
 
 @main.command()
@@ -336,6 +350,7 @@ def _assistant(ctx: Context, *, with_model: bool):  # type: ignore[no-untyped-de
 
 
 main.add_command(partners_cli)
+main.add_command(feedback_cli)
 
 
 if __name__ == "__main__":

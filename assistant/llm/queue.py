@@ -46,6 +46,7 @@ class Ticket:
         self.released = False
         self.failed: ChatModelError | None = None
         self._since = 0.0
+        self.model_seconds = 0.0  # time inside its model calls, slot held (the metrics' model time)
 
     def acquire(self) -> None:
         self._queue._acquire(self)
@@ -129,7 +130,11 @@ class ChatQueue:
         bound: Ticket | None = getattr(self._local, "ticket", None)
         if bound is not None and not bound.released:
             bound.acquire()
-            yield
+            started = time.monotonic()
+            try:
+                yield
+            finally:
+                bound.model_seconds += time.monotonic() - started
             return
         ticket = self.admit()
         try:
@@ -137,6 +142,10 @@ class ChatQueue:
             yield
         finally:
             ticket.release()
+
+    def current(self) -> Ticket | None:
+        """The chat ticket this thread is serving (`serving`), if any."""
+        return getattr(self._local, "ticket", None)
 
     def _acquire(self, ticket: Ticket) -> None:
         with self._cond:

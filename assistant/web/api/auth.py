@@ -99,6 +99,10 @@ def require_api_key(request: Request) -> None:
         return
     token = _bearer(request)
     if token is None:
+        # A browser logged in to the UI (session.install sets the check): no key in the page.
+        session_check = getattr(request.app.state, "session_check", None)
+        if session_check is not None and session_check(request):
+            return
         raise ApiKeyError(MISSING, invalid_token=False)
     if not key_matches(token, keys):
         raise ApiKeyError(INVALID, invalid_token=True)

@@ -22,7 +22,8 @@ from assistant.partners.origins import request_origin
 from assistant.service import Assistant
 from assistant.settings import Settings
 from assistant.warmup import WarmUp
-from assistant.web.api import session
+from assistant.web.api import docs as api_docs
+from assistant.web.api import metrics, operations, session
 from assistant.web.api.auth import api_key_dependencies
 from assistant.web.api.errors import add_error_handlers
 from assistant.web.api.middleware import (
@@ -36,6 +37,7 @@ from assistant.web.api.routers import (
     centers,
     chat,
     documents,
+    feedback,
     health,
     library,
     openai_compat,
@@ -167,10 +169,12 @@ def create_app(
         summary="Cited answers about China's international technology transfer centers.",
         version="0.1.0",
         lifespan=lifespan,
-        docs_url="/docs" if docs else None,
-        redoc_url="/redoc" if docs else None,
+        docs_url=None,  # /docs and /redoc: api_docs.install, from vendored assets (no CDN)
+        redoc_url=None,
         openapi_url="/openapi.json" if docs else None,
     )
+    if docs:
+        api_docs.install(app)
     app.state.assistant = assistant
     app.include_router(health.router)  # /healthz, /readyz: always open
     # Server-to-server routes: open until ASSISTANT_API_KEYS is set, then Bearer keys.
@@ -182,6 +186,7 @@ def create_app(
     app.include_router(widget.router)
     app.include_router(admin.router)  # Bearer admin token only (not an API key)
     app.include_router(library.router)  # uploads, changes, deletes: the admin token too
+    app.include_router(feedback.router)  # /v1/feedback (API keys), widget (partner key), admin list
     app.add_middleware(
         BodyLimitMiddleware,
         limit=lambda: app.state.assistant.settings.max_body_bytes,
@@ -195,6 +200,7 @@ def create_app(
     document_body_limit(app)
     security_headers(app)  # outermost: nosniff, Referrer-Policy, frame-ancestors, relative redirects
     add_error_handlers(app)
+    operations.install(app)  # X-Request-ID, /metrics, traces: outside all the middleware above
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
@@ -232,6 +238,7 @@ async def widget_cors_headers(scope: Scope) -> dict[str, str]:
     it, so a page that is not allowed cannot read the answer.
     """
     request = Request(scope)
+    metrics.widget_rejected(request, "body")  # only a widget 413 asks for these headers
     raw = request.headers.get("origin")
     origin = request_origin(raw)
     if raw is None or origin is None:

@@ -451,7 +451,7 @@ def _throttle(request: Request) -> FailureThrottle:
 
 
 def _client(request: Request) -> str:
-    from assistant.web.api.routers.widget import client_address  # the trusted-proxy rule
+    from assistant.web.api.deps import client_address  # the trusted-proxy rule
 
     return client_subject(client_address(request))
 
@@ -520,9 +520,12 @@ def logout(request: Request) -> Response:
 
 
 def install(app: FastAPI) -> None:
-    """The login routes and the gate on /ui and /sources (add before the security headers)."""
+    """The login routes, the gate on /ui and /sources (add before the security headers),
+    and the session check `auth.require_api_key` asks, so that the UI's own calls to the
+    API (translate, feedback) work with the login cookie instead of a key in the page."""
     app.include_router(router)
     app.add_middleware(LoginGate)
+    app.state.session_check = lambda request: request_logged_in(app, request.cookies.get(COOKIE), None)
 
 
 def main(argv: list[str] | None = None) -> int:

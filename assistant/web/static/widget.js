@@ -4,14 +4,19 @@
  *   <script src="https://ASSISTANT-HOST/widget.js" async
  *     data-partner-key="ttw_…"            (required; from `assistant partners add`)
  *     data-api-base="https://ASSISTANT-HOST"   (default: where this script came from)
- *     data-lang="en | zh-Hans | zh-Hant"   data-title="…"   data-accent="#0b5cad"
+ *     data-lang="auto | en | zh-Hans | zh-Hant"   (default auto: the browser's language)
+ *     data-title="…"   data-accent="#0b5cad"
  *     data-position="bottom-right | bottom-left"   data-greeting="…"
  *     data-starters="First question|Second question"></script>
+ *
+ * data-title, data-greeting and data-starters may also be given per language, e.g.
+ * data-greeting-zh-hans="…" data-greeting-zh-hant="…" (used when that language is shown).
  *
  * No dependencies and no remote loads. Everything lives in a shadow root on a
  * <tt-assistant> element, so page styles and widget styles never meet. Content from
  * the server is only ever set with textContent, never parsed as HTML.
- * Events for the page (on the element, bubbling): ttw:open, ttw:close, ttw:token, ttw:answer.
+ * Events for the page (on the element, bubbling): ttw:open, ttw:close, ttw:token, ttw:answer,
+ * ttw:feedback.
  */
 (function () {
   "use strict";
@@ -35,7 +40,11 @@
       e422: "Please shorten or rephrase your question.",
       network: "Cannot reach the assistant. Please check your connection and try again.",
       failed: "Something went wrong. Please try again.",
-      cut: "The answer stopped before it was complete. Please try again."
+      cut: "The answer stopped before it was complete. Please try again.",
+      stop: "Stop", stopped: "Stopped.", newChat: "New chat", more: "Suggested questions",
+      rate: "Was this answer helpful?", up: "Helpful", down: "Not helpful",
+      comment: "Tell us more (optional)", sendFeedback: "Send feedback",
+      thanks: "Thank you for your feedback.", feedbackFailed: "Your feedback could not be sent."
     },
     "zh-Hans": {
       title: "技术转移助手", open: "打开对话", close: "关闭对话", send: "发送",
@@ -52,7 +61,11 @@
       e422: "请缩短或换一种方式提问。",
       network: "无法连接到助手，请检查网络后重试。",
       failed: "出现错误，请重试。",
-      cut: "回答未完整返回，请重试。"
+      cut: "回答未完整返回，请重试。",
+      stop: "停止", stopped: "已停止。", newChat: "新对话", more: "推荐问题",
+      rate: "这个回答有帮助吗？", up: "有帮助", down: "没有帮助",
+      comment: "补充说明（可选）", sendFeedback: "提交反馈",
+      thanks: "感谢您的反馈。", feedbackFailed: "反馈未能发送。"
     },
     "zh-Hant": {
       title: "技術轉移助手", open: "開啟對話", close: "關閉對話", send: "送出",
@@ -69,28 +82,51 @@
       e422: "請縮短或換一種方式提問。",
       network: "無法連線到助手，請檢查網路後重試。",
       failed: "發生錯誤，請重試。",
-      cut: "回答未完整傳回，請重試。"
+      cut: "回答未完整傳回，請重試。",
+      stop: "停止", stopped: "已停止。", newChat: "新對話", more: "推薦問題",
+      rate: "這個回答有幫助嗎？", up: "有幫助", down: "沒有幫助",
+      comment: "補充說明（選填）", sendFeedback: "送出意見",
+      thanks: "感謝您的意見回饋。", feedbackFailed: "意見回饋未能送出。"
     }
   };
 
   // ------------------------------------------------------------------ configuration
   var data = script.dataset;
-  var lang = pickLanguage(data.lang || document.documentElement.lang || "en");
+  var lang = pickLanguage(data.lang);
   var t = STRINGS[lang];
   var key = (data.partnerKey || "").trim();
   var apiBase = (data.apiBase || new URL(script.src, location.href).origin).replace(/\/+$/, "");
-  var title = data.title || t.title;
+  var title = local("title") || t.title;
   var accent = data.accent && window.CSS && CSS.supports("color", data.accent) ? data.accent : "#0b5cad";
   var left = data.position === "bottom-left";
-  var starters = (data.starters || "").split("|").map(function (s) { return s.trim(); }).filter(Boolean).slice(0, 6);
+  var starters = (local("starters") || "").split("|").map(function (s) { return s.trim(); }).filter(Boolean).slice(0, 6);
   var history = [];
   var busy = false;
+  var controller = null; // the AbortController of the answer being fetched
+  var conversation = newConversationId();
 
+  // data-lang: en, zh-Hans or zh-Hant; "auto" (or none) follows the browser: zh-TW, zh-HK,
+  // zh-MO and zh-Hant-* are Traditional, any other zh Simplified, everything else English.
   function pickLanguage(value) {
-    var v = String(value).toLowerCase();
-    if (v === "zh-hant" || /^zh-(tw|hk|mo)/.test(v)) return "zh-Hant";
-    if (v.indexOf("zh") === 0) return "zh-Hans";
+    var v = String(value || "auto").trim().toLowerCase();
+    if (v === "auto" || !v) {
+      v = String((navigator.languages && navigator.languages[0]) || navigator.language || "en").toLowerCase();
+    }
+    if (/^zh-hant/.test(v) || /^zh-(tw|hk|mo)\b/.test(v)) return "zh-Hant";
+    if (/^zh\b/.test(v)) return "zh-Hans";
     return "en";
+  }
+
+  // data-NAME-zh-hans / -zh-hant / -en for the language shown, else data-NAME.
+  function local(name) {
+    var suffix = { en: "En", "zh-Hans": "ZhHans", "zh-Hant": "ZhHant" }[lang];
+    var value = data[name + suffix];
+    return value != null && value !== "" ? value : data[name];
+  }
+
+  function newConversationId() {
+    var bytes = crypto.getRandomValues(new Uint8Array(8));
+    return "w-" + Array.prototype.map.call(bytes, function (b) { return (b + 256).toString(16).slice(1); }).join("");
   }
 
   function onAccent(colour) { // dark text on a light accent, white otherwise
@@ -132,6 +168,19 @@
     "blockquote{margin:6px 0 2px;padding:6px 8px;border-left:3px solid var(--accent);background:#f6f8fa;white-space:pre-wrap}",
     ".meta{margin:0;color:#57606a;font-size:12px}",
     ".starters{display:flex;flex-wrap:wrap;gap:6px;padding:0 12px 10px;background:#f6f8fa}",
+    ".tools{display:flex;gap:6px;padding:6px 10px 0;background:#fff;border-top:1px solid #d0d7de}",
+    ".tool{border:1px solid #8c959f;background:#fff;border-radius:14px;padding:2px 10px;font-size:12px;cursor:pointer}",
+    ".tool[aria-expanded=true]{background:#ddf4ff;border-color:#0969da}",
+    ".passage{display:inline-block;margin:2px 0 0;font-size:12px;color:#0550ae}",
+    ".rate{display:flex;flex-wrap:wrap;align-items:center;gap:6px;margin:8px 0 0;padding-top:6px;border-top:1px dashed #d0d7de;font-size:12px;color:#57606a;white-space:normal}",
+    ".thumb{border:1px solid #d0d7de;background:#fff;border-radius:14px;padding:1px 9px;font-size:15px;cursor:pointer;line-height:1.4}",
+    ".thumb[aria-pressed=true]{background:#ddf4ff;border-color:#0969da}",
+    ".fb{display:flex;flex-direction:column;gap:6px;width:100%}",
+    ".fb textarea{min-height:56px;font-size:13px}",
+    ".fb button{align-self:flex-start;border:0;border-radius:8px;padding:4px 12px;background:var(--accent);color:var(--on-accent);cursor:pointer;font-size:13px}",
+    ".fb-status{margin:0;width:100%}",
+    ".stopped{color:#57606a}",
+    ".stop{border:1px solid #cf222e;border-radius:8px;padding:0 14px;background:#fff;color:#82071e;cursor:pointer;font-weight:600}",
     ".starter{border:1px solid #8c959f;background:#fff;border-radius:16px;padding:4px 10px;font-size:13px;cursor:pointer;text-align:left}",
     "form{display:flex;gap:8px;padding:10px;border-top:1px solid #d0d7de;background:#fff}",
     "textarea{flex:1;resize:none;min-height:42px;max-height:120px;padding:9px;border:1px solid #8c959f;border-radius:8px;background:#fff}",
@@ -203,6 +252,18 @@
     starterBox.appendChild(b);
   });
   starterBox.hidden = !starters.length;
+  starterBox.id = "ttw-starters";
+
+  // After the first question the starters fold away; this toggle brings them back.
+  var tools = el("div", "tools");
+  var moreButton = el("button", "tool more", t.more);
+  moreButton.type = "button";
+  moreButton.setAttribute("aria-controls", "ttw-starters");
+  moreButton.setAttribute("aria-expanded", "false");
+  moreButton.hidden = true;
+  var newButton = el("button", "tool new", t.newChat);
+  newButton.type = "button";
+  tools.append(moreButton, newButton);
 
   var form = el("form");
   var label = el("label", "sr", t.label);
@@ -214,13 +275,17 @@
   input.placeholder = t.placeholder;
   var send = el("button", "send", t.send);
   send.type = "submit";
-  form.append(label, input, send);
+  var stop = el("button", "stop", t.stop);
+  stop.type = "button";
+  stop.hidden = true;
+  form.append(label, input, send, stop);
   var foot = el("p", "foot", t.footer);
 
-  panel.append(header, log, starterBox, form, foot);
+  panel.append(header, log, starterBox, tools, form, foot);
   root.append(bubble, panel);
   shadow.append(style, root);
-  addMessage("bot", data.greeting || t.greeting);
+  var greeting = local("greeting") || t.greeting;
+  addMessage("bot", greeting);
 
   function mount() { document.body.appendChild(host); }
   if (document.body) mount(); else document.addEventListener("DOMContentLoaded", mount);
@@ -255,6 +320,27 @@
     if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); ask(input.value); }
   });
   form.addEventListener("submit", function (e) { e.preventDefault(); ask(input.value); });
+  stop.addEventListener("click", function () { if (controller) controller.abort(); });
+  moreButton.addEventListener("click", function () { showStarters(starterBox.hidden); });
+  newButton.addEventListener("click", newChat);
+
+  function showStarters(show) {
+    starterBox.hidden = !show || !starters.length;
+    moreButton.setAttribute("aria-expanded", String(!starterBox.hidden));
+  }
+
+  // A new conversation: the answer being fetched is stopped, the log and history cleared.
+  function newChat() {
+    if (controller) controller.abort();
+    history = [];
+    conversation = newConversationId();
+    while (log.firstChild) log.removeChild(log.firstChild);
+    addMessage("bot", greeting);
+    moreButton.hidden = true;
+    showStarters(true);
+    input.value = "";
+    input.focus();
+  }
 
   function addMessage(role, text) {
     var box = el("div", "msg " + role);
@@ -272,31 +358,125 @@
     log.scrollTop = Math.min(log.scrollHeight, question.offsetTop - 12);
   }
 
-  function renderAnswer(msg, answer) {
+  function renderAnswer(msg, answer, question) {
     msg.body.textContent = answer.answer || "";
     if (answer.notice) msg.box.insertBefore(el("p", "notice", answer.notice), msg.body);
     var cites = answer.citations || [];
-    if (!cites.length) return;
-    msg.box.appendChild(el("p", "cites-label", t.sources));
-    var list = el("ol", "cites");
-    cites.forEach(function (c) {
-      var item = el("li");
-      var details = el("details");
-      details.appendChild(el("summary", null, "[" + c.n + "] " + c.title));
-      details.appendChild(el("blockquote", null, c.quote));
-      details.appendChild(el("p", "meta", (t.kinds[c.kind] || t.kinds.unknown) + ", " + (c.published || t.undated)));
-      // The server's own page of the passage (a signed, expiring link when its pages need a login).
-      if (typeof c.url === "string" && c.url.charAt(0) === "/" && c.url.charAt(1) !== "/") {
-        var open = el("a", "meta", t.passage + " ↗");
-        open.href = apiBase + c.url;
-        open.target = "_blank";
-        open.rel = "noopener noreferrer";
-        details.appendChild(open);
-      }
-      item.appendChild(details);
-      list.appendChild(item);
+    if (cites.length) {
+      msg.box.appendChild(el("p", "cites-label", t.sources));
+      var list = el("ol", "cites");
+      cites.forEach(function (c) {
+        var item = el("li");
+        var details = el("details");
+        details.appendChild(el("summary", null, "[" + c.n + "] " + c.title));
+        details.appendChild(el("blockquote", null, c.quote));
+        details.appendChild(el("p", "meta", (t.kinds[c.kind] || t.kinds.unknown) + ", " + (c.published || t.undated)));
+        item.appendChild(details);
+        var href = passageHref(c);
+        if (href) {
+          var open = el("a", "passage", t.passage + " ↗");
+          open.href = href;
+          open.target = "_blank";
+          open.rel = "noopener noreferrer";
+          item.appendChild(open);
+        }
+        list.appendChild(item);
+      });
+      msg.box.appendChild(list);
+    }
+    msg.box.appendChild(feedbackRow(question, answer));
+  }
+
+  // The server's page of a cited passage: the citation's `url` (signed and expiring when
+  // the server's pages need a login), else /sources/{doc}?start&end; in the widget's language.
+  function passageHref(c) {
+    var path;
+    if (typeof c.url === "string" && c.url.charAt(0) === "/" && c.url.charAt(1) !== "/") path = c.url;
+    else if (c.doc_id && isFinite(c.start) && isFinite(c.end)) {
+      path = "/sources/" + encodeURIComponent(c.doc_id) + "?start=" + Number(c.start) + "&end=" + Number(c.end) + "#quote";
+    } else return null;
+    var link = new URL(path, apiBase + "/");
+    link.searchParams.set("lang", lang);
+    return link.href;
+  }
+
+  // 👍 / 👎 and an optional comment, sent to POST /v1/widget/feedback.
+  function feedbackRow(question, answer) {
+    var row = el("div", "rate");
+    row.setAttribute("role", "group");
+    row.setAttribute("aria-label", t.rate);
+    row.appendChild(el("span", null, t.rate));
+    var form = el("form", "fb");
+    form.hidden = true;
+    var note = el("textarea");
+    note.maxLength = 2000;
+    note.rows = 2;
+    note.setAttribute("aria-label", t.comment);
+    note.placeholder = t.comment;
+    var submit = el("button", null, t.sendFeedback);
+    submit.type = "submit";
+    form.append(note, submit);
+    var status = el("p", "fb-status");
+    status.setAttribute("role", "status");
+    var rating = null;
+    var thumbs = [["up", "👍", t.up], ["down", "👎", t.down]].map(function (spec) {
+      var b = el("button", "thumb", spec[1]);
+      b.type = "button";
+      b.dataset.rating = spec[0];
+      b.setAttribute("aria-label", spec[2]);
+      b.setAttribute("aria-pressed", "false");
+      b.addEventListener("click", function () {
+        rating = spec[0];
+        thumbs.forEach(function (x) { x.setAttribute("aria-pressed", String(x === b)); });
+        form.hidden = false;
+        note.focus();
+      });
+      return b;
     });
-    msg.box.appendChild(list);
+    thumbs.forEach(function (b) { row.appendChild(b); });
+    form.addEventListener("submit", async function (e) {
+      e.preventDefault();
+      if (!rating) return;
+      submit.disabled = true;
+      var body = {
+        rating: rating,
+        question: question,
+        answer: answer.answer || "",
+        citations: (answer.citations || []).slice(0, 20).map(function (c) {
+          return { n: c.n, doc_id: c.doc_id, title: c.title, quote: c.quote, start: c.start, end: c.end };
+        }),
+        backend: String(answer.backend || ""),
+        conversation_id: conversation
+      };
+      var comment = note.value.trim();
+      if (comment) body.comment = comment;
+      var problem = null;
+      try {
+        var res = await fetch(apiBase + "/v1/widget/feedback", {
+          method: "POST",
+          mode: "cors",
+          credentials: "omit",
+          headers: { "Content-Type": "application/json", "X-Partner-Key": key },
+          body: JSON.stringify(body)
+        });
+        if (!res.ok) problem = res.status === 429 ? await errorFor(res) : t.feedbackFailed;
+      } catch (err) {
+        problem = t.feedbackFailed;
+      }
+      if (problem) {
+        status.textContent = problem;
+        submit.disabled = false;
+        row.appendChild(status);
+        return;
+      }
+      while (row.firstChild) row.removeChild(row.firstChild);
+      status.textContent = t.thanks;
+      row.appendChild(status);
+      row.dataset.sent = rating;
+      emit("ttw:feedback", { rating: rating });
+    });
+    row.appendChild(form);
+    return row;
   }
 
   function showError(msg, text) {
@@ -361,8 +541,10 @@
     question = String(question || "").trim();
     if (!question || busy) return;
     busy = true;
-    send.disabled = true;
-    starterBox.hidden = true;
+    send.hidden = true;
+    stop.hidden = false;
+    showStarters(false);
+    moreButton.hidden = !starters.length;
     input.value = "";
     var asked = addMessage("user", question).box;
     var msg = addMessage("bot", t.thinking);
@@ -371,16 +553,19 @@
     var streamed = "";
     var final = null;
     var problem = null;
+    var mine = controller = new AbortController();
     try {
       var res = await fetch(apiBase + "/v1/widget/chat", {
         method: "POST",
         mode: "cors",
         credentials: "omit",
+        signal: mine.signal,
         headers: { "Content-Type": "application/json", "Accept": "text/event-stream", "X-Partner-Key": key },
         body: JSON.stringify({ message: question, history: history.slice(-10), stream: true })
       });
       if (!res.ok) problem = await errorFor(res);
       else await readEvents(res, function (name, payload) {
+        if (mine.signal.aborted) return;
         if (name === "token" && !final) {
           streamed += payload.text || "";
           msg.body.textContent = streamed;
@@ -394,19 +579,27 @@
         }
       });
     } catch (e) {
-      problem = final ? null : await unreachable();
+      problem = final || mine.signal.aborted ? null : await unreachable();
     }
-    if (final) {
-      renderAnswer(msg, final); // the done answer is authoritative: it replaces the streamed text
+    if (controller === mine) controller = null;
+    var stopped = mine.signal.aborted;
+    if (stopped) {
+      // Stopped by the visitor (or a new chat): what streamed stays, marked as stopped.
+      if (!streamed) msg.body.textContent = "";
+      msg.box.appendChild(el("p", "stopped", t.stopped));
+    } else if (final) {
+      renderAnswer(msg, final, question); // the done answer is authoritative: it replaces the streamed text
       history.push({ role: "user", content: question }, { role: "assistant", content: final.answer || "" });
       emit("ttw:answer", { citations: (final.citations || []).length, grounded: !!final.grounded });
     } else {
       showError(msg, problem || t.cut);
     }
-    msg.box.dataset.state = final ? "done" : "error";
+    msg.box.dataset.state = stopped ? "stopped" : final ? "done" : "error";
     log.removeAttribute("aria-busy");
-    follow(asked);
+    if (msg.box.isConnected) follow(asked);
     busy = false;
-    send.disabled = false;
+    send.hidden = false;
+    stop.hidden = true;
+    if (stopped) input.focus();
   }
 })();

@@ -1,5 +1,9 @@
-"""The "Centers · 中心" tab of the Gradio UI: the cited directory, a side-by-side comparison,
-a picture of the regions each center serves, and the "which center fits my goal?" form.
+"""The "Centers · 中心" tab of the Gradio UI: the "which center fits my goal?" form first, then
+the cited directory, a side-by-side comparison and a picture of the regions each center serves.
+
+Codes are shown with their labels from `corpus/labels.yaml` (kinds, outreach) and
+`places.yaml` (regions); quotes open with a tap (`<details>`), not on hover only; wide
+tables scroll sideways inside their own box on a phone.
 
 `build_centers_tab(assistant)` is called inside an open `gr.Blocks`/`gr.Tab` context. The
 rendering is done by the pure functions below (`render_directory_table`,
@@ -24,6 +28,7 @@ import yaml
 
 from assistant.centers.cache import DirectoryCache
 from assistant.centers.directory import Directory
+from assistant.centers.labels import Labels, load_labels
 from assistant.centers.model import (
     DIRECTORY_FILE,
     FIELDS,
@@ -48,6 +53,8 @@ _COUNTRIES_EXAMPLE = "Country names, English or Chinese · 国家名称，中英
 NOT_STATED_HTML = '<span class="tt-missing">not stated in the documents · 文档未载明</span>'
 
 CENTERS_CSS = """
+.tt-scroll { overflow-x: auto; -webkit-overflow-scrolling: touch; max-width: 100%; }
+.tt-scroll > table { min-width: 44rem; }
 table { border-collapse: collapse; width: 100%; font-size: 0.92em; }
 th, td { text-align: left; padding: 0.35em 0.55em; border-bottom: 1px solid var(--border-color-primary); vertical-align: top; }
 th { font-weight: 600; }
@@ -60,6 +67,10 @@ th { font-weight: 600; }
 .tt-center { margin: 0.75em 0; }
 blockquote { margin: 0.3em 0; padding-left: 0.6em; border-left: 3px solid var(--border-color-primary); }
 details summary { cursor: pointer; }
+details.tt-quote { display: inline-block; vertical-align: top; }
+details.tt-quote summary { font-size: 0.85em; color: var(--link-text-color, #0550ae); }
+details.tt-quote[open] { display: block; }
+details.tt-quote summary { min-height: 24px; }
 .tt-matrix td.tt-dot { text-align: center; }
 """
 
@@ -92,8 +103,16 @@ def _quote_link(q: Quote, base: str, label: str = "source · 出处") -> str:
     )
 
 
+def _quote_details(q: Quote, base: str) -> str:
+    """The quote behind a value, opened by a tap or a click (not on hover only), with its passage link."""
+    return (
+        f'<details class="tt-quote"><summary>quote · 原文</summary><blockquote>{_e(q.quote)}</blockquote>'
+        f"{_quote_link(q, base, 'open passage · 查看原文')}</details>"
+    )
+
+
 def _fact_inline(fact: Fact | None, base: str, note: str | None = None) -> str:
-    """A value with a link to its quote (hover shows the quote), or 'not stated'."""
+    """A value with its quote (a tap opens it) and a link to the passage, or 'not stated'."""
     if fact is None:
         if note and note.strip() != "not stated in the documents":
             return f'<span class="tt-missing">{_e(note)}</span>'
@@ -103,21 +122,21 @@ def _fact_inline(fact: Fact | None, base: str, note: str | None = None) -> str:
         parts.append(f'<span class="tt-zh">{_e(fact.value_zh)}</span>')
     ref = fact.quote_ref()
     if ref is not None:
-        parts.append(_quote_link(ref, base))
+        parts.append(_quote_details(ref, base))
     return " ".join(parts)
 
 
-def _fact_block(fact: Fact, base: str) -> str:
-    """A value with its quote shown (for the comparison)."""
+def _fact_block(fact: Fact, base: str, shown: str | None = None, labels: Labels | None = None) -> str:
+    """A value with its quote shown (for the comparison); `shown` replaces a code's text."""
     if not fact.stated:
         return f'<span class="tt-missing">{_e(fact.note or "not stated in the documents")}</span>'
-    value = fact.text("en")
+    value = shown or fact.text("en")
     if fact.reach != "primary":
-        value += " (outreach)"
+        value += f" — {_outreach(labels)}"
     if fact.translated:
         value += " (our translation; not in the documents)"
     out = [f"<div>{_e(value)}</div>"]
-    if fact.value_zh and fact.value_zh != value:
+    if fact.value_zh and fact.value_zh != value and shown is None:
         out.append(f'<div class="tt-zh">{_e(fact.value_zh)}</div>')
     if fact.context:
         out.append(f'<div class="tt-zh">{_e(fact.context)}</div>')
@@ -143,7 +162,23 @@ def region_choices(geography: Geography | None) -> list[tuple[str, str]]:
 # ---------------------------------------------------------------------- directory table
 
 
-def render_directory_table(directory: Directory, region: str | None = None, base: str = SOURCES_PATH) -> str:
+def _outreach(labels: Labels | None) -> str:
+    if labels is not None and "outreach" in labels.reach:
+        return labels.reach_of("outreach")
+    return "outreach only · 仅外联方向"
+
+
+def _kind_label(directory: Directory, kind: str, labels: Labels | None) -> tuple[str, str]:
+    """(label, description) of a kind: labels.yaml's "Regional center · 区域中心", else the directory's words."""
+    kind_en, kind_zh = directory.kind_label(kind)
+    if labels is not None and kind in labels.kinds:
+        return labels.kind(kind), f"{kind_en} · {kind_zh}"
+    return f"{kind_en} · {kind_zh}", ""
+
+
+def render_directory_table(
+    directory: Directory, region: str | None = None, base: str = SOURCES_PATH, labels: Labels | None = None
+) -> str:
     """The directory as an HTML table, optionally only the centers serving `region`."""
     centers = directory.filter(region=region) if region and region != ALL_REGIONS else list(directory.centers)
     known = directory.regions
@@ -153,15 +188,16 @@ def render_directory_table(directory: Directory, region: str | None = None, base
     rows = []
     for c in centers:
         regions = "".join(
-            f'<span class="tt-tag">{_e(_region_label(known[str(f.value)]))}{" (outreach)" if f.reach != "primary" else ""}</span>'
+            f'<span class="tt-tag">{_e(_region_label(known[str(f.value)]))}'
+            f'{" — " + _e(_outreach(labels)) if f.reach != "primary" else ""}</span>'
             for f in c.field("regions")
         ) or NOT_STATED_HTML
         name_en = _e(c.name_en) + (' <span class="tt-missing">(translation)</span>' if c.name_en_translated else "")
-        kind_en, kind_zh = directory.kind_label(c.kind)
+        kind, about = _kind_label(directory, c.kind, labels)
         rows.append(
             "<tr>"
             f"<td><strong>{_e(c.name_zh)}</strong><br>{name_en}</td>"
-            f'<td>{_e(kind_en)}<br><span class="tt-zh">{_e(kind_zh)}</span></td>'
+            f'<td>{_e(kind)}{f"<br><span class=tt-zh>{_e(about)}</span>" if about else ""}</td>'
             f"<td>{regions}</td>"
             f"<td>{_fact_inline(c.first('host'), base, c.note('host'))}</td>"
             f"<td>{_fact_inline(c.first('founded'), base, c.note('founded'))}</td>"
@@ -173,16 +209,21 @@ def render_directory_table(directory: Directory, region: str | None = None, base
         "<th>Host · 所在地</th><th>Founded · 成立</th><th>Operator · 运营主体</th></tr></thead>"
     )
     note = (
-        "<p class='tt-missing'>Every value links to the passage it is quoted from (hover for the quote). "
-        "English names marked “translation” are ours. · 每项信息均链接到其原文出处。</p>"
+        "<p class='tt-missing'>Every value has its quote (tap “quote · 原文”) and a link to the passage. "
+        "English names marked “translation” are ours. · 每项信息均附原文引文及出处链接。</p>"
     )
-    return f'{note}<table class="tt-centers">{head}<tbody>{"".join(rows)}</tbody></table>'
+    return (
+        f'<div class="tt-directory">{note}<div class="tt-scroll" tabindex="0" role="region" '
+        f'aria-label="Directory · 名录"><table class="tt-centers">{head}<tbody>{"".join(rows)}</tbody></table></div></div>'
+    )
 
 
 # ---------------------------------------------------------------------- comparison
 
 
-def render_comparison(directory: Directory, ids: Sequence[str], base: str = SOURCES_PATH) -> str:
+def render_comparison(
+    directory: Directory, ids: Sequence[str], base: str = SOURCES_PATH, labels: Labels | None = None
+) -> str:
     """Two or three centers side by side: fields as rows, values with their quotes."""
     centers: list[Center] = []
     for center_id in ids:
@@ -203,12 +244,34 @@ def render_comparison(directory: Directory, ids: Sequence[str], base: str = SOUR
         cells = []
         for c in centers:
             facts = c.facts.get(name, ())
-            cells.append("<td>" + "<hr>".join(_fact_block(f, base) for f in facts) + "</td>")
+            cells.append("<td>" + "<hr>".join(_fact_block(f, base, _shown(directory, name, f, labels), labels) for f in facts) + "</td>")
         rows.append(f"<tr><th>{_e(label_en)}<br><span class='tt-zh'>{_e(label_zh)}</span></th>{''.join(cells)}</tr>")
-    return f'<table class="tt-compare"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+    table = f'<table class="tt-compare"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+    return f'<div class="tt-scroll" tabindex="0" role="region" aria-label="Compare · 对比">{table}</div>'
+
+
+def _shown(directory: Directory, field: str, fact: Fact, labels: Labels | None) -> str | None:
+    """A code's label: a kind ("Regional center · 区域中心"), a region (its places.yaml names); None: not a code."""
+    if not fact.stated:
+        return None
+    if field == "kind":
+        return _kind_label(directory, str(fact.value), labels)[0]
+    if field == "regions" and str(fact.value) in directory.regions:
+        return _region_label(directory.regions[str(fact.value)])
+    return None
 
 
 # ---------------------------------------------------------------------- the picture
+
+
+def _fit(text: str, size: float, room: float) -> str:
+    """SVG attributes that squeeze `text` (drawn at `size`) into `room` px when it would be
+    wider: a label never runs out of its shape or off the canvas."""
+    width = sum(size if ord(ch) >= 0x2E80 else size * (0.68 if ch.isupper() else 0.56) for ch in text)
+    if width <= room:
+        return ""
+    return f' textLength="{room:.0f}" lengthAdjust="spacingAndGlyphs"'
+
 
 
 def render_region_map(directory: Directory, ids: Sequence[str] | None = None) -> str:
@@ -226,7 +289,7 @@ def render_region_map(directory: Directory, ids: Sequence[str] | None = None) ->
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 1000 {height}" role="img" '
         'aria-label="Schematic map of the regions each center serves · 各中心服务地区示意图" '
-        'style="width:100%;height:auto;background:#eef4fb;border-radius:8px;font-family:system-ui,sans-serif">',
+        'style="width:100%;min-width:600px;height:auto;background:#eef4fb;border-radius:8px;font-family:system-ui,sans-serif">',
         '<rect x="0" y="0" width="1000" height="450" fill="#eef4fb"/>',
     ]
     cx, cy = geography.home_map or _HOME_SPOT
@@ -264,9 +327,9 @@ def render_region_map(directory: Directory, ids: Sequence[str] | None = None) ->
         parts.append(
             f'<ellipse cx="{x}" cy="{y}" rx="58" ry="27" fill="{"#ffffff" if active else "#f5f8fc"}" '
             f'stroke="{"#475569" if active else "#cbd5e1"}" stroke-width="{1.5 if active else 1}"/>'
-            f'<text x="{x}" y="{y - 3}" font-size="12" text-anchor="middle" '
+            f'<text x="{x}" y="{y - 3}" font-size="12" text-anchor="middle"{_fit(region.name_zh, 12, 104)} '
             f'fill="{"#0f172a" if active else "#94a3b8"}">{_e(region.name_zh)}</text>'
-            f'<text x="{x}" y="{y + 11}" font-size="9" text-anchor="middle" '
+            f'<text x="{x}" y="{y + 11}" font-size="9" text-anchor="middle"{_fit(region.short_en, 9, 100)} '
             f'fill="{"#334155" if active else "#a3b1c2"}">{_e(region.short_en)}</text>'
         )
     parts.append(f'<circle cx="{cx:.0f}" cy="{cy:.0f}" r="10" fill="#b91c1c"/>')
@@ -275,10 +338,12 @@ def render_region_map(directory: Directory, ids: Sequence[str] | None = None) ->
         f'<text x="{cx:.0f}" y="{cy + 26:.0f}" font-size="12" text-anchor="middle" fill="#7f1d1d">'
         f"{_e(home.name_zh)} {_e(home.name_en)}</text>"
     )
-    parts.append(
-        '<text x="990" y="440" font-size="10" text-anchor="end" fill="#64748b">'
+    footnote = (
         "Schematic, not to scale · 示意图 — dashed: outreach only · 虚线：仅外联方向 — "
-        "ring: a foreign organization in its own region · 圆环：国外机构所在地区</text>"
+        "ring: a foreign organization in its own region · 圆环：国外机构所在地区"
+    )
+    parts.append(
+        f'<text x="990" y="440" font-size="10" text-anchor="end" fill="#64748b"{_fit(footnote, 10, 975)}>{footnote}</text>'
     )
     parts.append(f'<rect x="0" y="450" width="1000" height="{height - 450}" fill="#ffffff"/>')
     for i, c in enumerate(centers):
@@ -286,7 +351,7 @@ def render_region_map(directory: Directory, ids: Sequence[str] | None = None) ->
         y = 470 + (i // 4) * 18
         parts.append(f'<rect x="{x}" y="{y - 6}" width="14" height="4" fill="{colors[c.id]}"/>')
         label = c.name_zh if len(c.name_zh) <= 20 else c.name_zh[:19] + "…"
-        parts.append(f'<text x="{x + 19}" y="{y}" font-size="10.5" fill="#1e293b">{_e(label)}</text>')
+        parts.append(f'<text x="{x + 19}" y="{y}" font-size="10.5" fill="#1e293b"{_fit(label, 10.5, 222)}>{_e(label)}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
@@ -307,13 +372,15 @@ def render_region_matrix(directory: Directory) -> str:
         )
         rows.append(f"<tr><td>{_e(c.name_zh)}</td>{cells}</tr>")
     return (
-        f'<table class="tt-matrix"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+        f'<div class="tt-scroll" tabindex="0" role="region" aria-label="Regions served · 服务地区">'
+        f'<table class="tt-matrix"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>'
         "<p class='tt-missing'>● serves · 服务 &nbsp; ○ outreach only · 仅外联方向</p>"
     )
 
 
 def render_regions_picture(directory: Directory, ids: Sequence[str] | None = None) -> str:
-    return render_region_map(directory, ids) + render_region_matrix(directory)
+    picture = f'<div class="tt-scroll" tabindex="0" role="region" aria-label="Map · 地图">{render_region_map(directory, ids)}</div>'
+    return picture + render_region_matrix(directory)
 
 
 # ---------------------------------------------------------------------- recommendation
@@ -411,6 +478,15 @@ def _places_of(corpus_dir: Path | None) -> Geography | None:
         return None
 
 
+def _labels_of(corpus_dir: Path | None) -> Labels:
+    """labels.yaml beside the corpus; without it (or when it is broken, logged) codes show as written."""
+    try:
+        return load_labels(corpus_dir)
+    except DirectoryError:
+        log.warning("cannot read the labels file; codes are shown as written", exc_info=True)
+        return Labels()
+
+
 def _unavailable(exc: Exception) -> str:
     return f"<p>⚠️ The centers directory is not available: {_e(exc)}</p>"
 
@@ -430,13 +506,15 @@ def build_centers_tab(assistant: Assistant, *, sources_path: str = SOURCES_PATH)
             log.exception("centers tab failed")
             return _unavailable(RuntimeError(str(exc) or type(exc).__name__))
 
+    labels = _labels_of(corpus_dir)
+
     def table(region: str | None) -> str:
-        return with_directory(render_directory_table, region or ALL_REGIONS, sources_path)
+        return with_directory(render_directory_table, region or ALL_REGIONS, sources_path, labels)
 
     def compare(ids: Sequence[str] | None) -> tuple[str, str]:
         ids = list(ids or [])
         return (
-            with_directory(render_comparison, ids, sources_path),
+            with_directory(render_comparison, ids, sources_path, labels),
             with_directory(render_regions_picture, ids),
         )
 
@@ -452,7 +530,25 @@ def build_centers_tab(assistant: Assistant, *, sources_path: str = SOURCES_PATH)
 
         return with_directory(run)
 
+    # First what most visitors come for: which center fits a goal. The directory follows.
+    ui = ui_settings(corpus_dir)
+    gr.Markdown("### Which center fits my goal? · 哪个中心适合我？")
+    with gr.Row():
+        goal = gr.Textbox(
+            label="Goal · 目标",
+            placeholder=ui["goal_example"],
+            scale=4,
+            lines=2,
+            max_lines=6,
+        )
+        with gr.Column(scale=2, min_width=240):
+            countries = gr.Textbox(label="Countries (optional) · 国家（可选）", placeholder=ui["countries_example"])
+            sector = gr.Textbox(label="Sector (optional) · 行业（可选）", placeholder="water treatment · 水处理")
+    advise_button = gr.Button("Recommend · 推荐", variant="primary")
+    advice_html = gr.HTML("", css_template=CENTERS_CSS, js_on_load=None)
+
     gr.Markdown(
+        "### Directory · 名录\n"
         "Every organization the documents describe, with each fact quoted from its source. "
         "· 文档所述的各技术转移机构，每项信息均引自原文。"
     )
@@ -464,7 +560,6 @@ def build_centers_tab(assistant: Assistant, *, sources_path: str = SOURCES_PATH)
 
     gr.Markdown("### Compare · 对比")
     choices = center_choices(corpus_dir)
-    ui = ui_settings(corpus_dir)
     default_pair: list[str] = [i for i in ui["compare"] if i in {c[1] for c in choices}]
     picker = gr.Dropdown(
         choices=choices,
@@ -477,21 +572,6 @@ def build_centers_tab(assistant: Assistant, *, sources_path: str = SOURCES_PATH)
 
     gr.Markdown("### Regions served · 服务地区")
     picture_html = gr.HTML(lambda: compare(default_pair)[1], css_template=CENTERS_CSS, js_on_load=None)
-
-    gr.Markdown("### Which center fits my goal? · 哪个中心适合我？")
-    with gr.Row():
-        goal = gr.Textbox(
-            label="Goal · 目标",
-            placeholder=ui["goal_example"],
-            scale=4,
-            lines=2,
-            max_lines=6,
-        )
-        with gr.Column(scale=2):
-            countries = gr.Textbox(label="Countries (optional) · 国家（可选）", placeholder=ui["countries_example"])
-            sector = gr.Textbox(label="Sector (optional) · 行业（可选）", placeholder="water treatment · 水处理")
-    advise_button = gr.Button("Recommend · 推荐", variant="primary")
-    advice_html = gr.HTML("", css_template=CENTERS_CSS, js_on_load=None)
 
     region.change(table, [region], [directory_html], api_visibility="private")
     picker.change(compare, [picker], [comparison_html, picture_html], api_visibility="private")

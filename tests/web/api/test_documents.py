@@ -267,4 +267,61 @@ def test_pdf_search_result_and_source_page_show_the_page(mixed: TestClient) -> N
     other = mixed.post("/v1/search", json={"query": "东盟", "k": 1, "filters": {"doc_id": "asean-news"}}).json()
     assert other["results"][0]["page"] is None
     page = mixed.get("/sources/china-sco-ttc-qingdao", params={"start": 0, "end": 5}).text
-    assert "open the original" not in page and "page " not in page.split("<pre>")[0].split("</h1>")[1]
+    assert "open the original" not in page and "page " not in page.split("<pre class=\"doc\">")[0].split("</h1>")[1]
+
+
+# -------------------------------------------------------------------------- source page: languages, notes, layout
+
+
+def test_source_page_hides_internal_notes_which_the_api_keeps(api: TestClient) -> None:
+    detail = api.get("/v1/documents/china-sco-ttc-qingdao").json()
+    assert "Seed file" in detail["source_notes"]
+    page = api.get("/sources/china-sco-ttc-qingdao", params={"start": 0, "end": 5}).text
+    assert "Seed file" not in page and html.escape(detail["source_notes"]) not in page
+
+
+@pytest.mark.parametrize(
+    ("params", "accept", "lang", "words"),
+    [
+        ({}, None, "en", ["← Back to chat", "news report"]),
+        ({}, "zh-CN,zh;q=0.9,en;q=0.8", "zh-Hans", ["← 返回对话", "新闻报道"]),
+        ({}, "zh-TW,zh;q=0.9", "zh-Hant", ["← 返回對話", "新聞報導"]),
+        ({}, "fr-FR,zh-HK;q=0.5", "zh-Hant", ["← 返回對話"]),
+        ({}, "en;q=0.4,zh-Hans;q=0.8", "zh-Hans", ["← 返回对话"]),
+        ({"lang": "zh-Hant"}, "en-US", "zh-Hant", ["← 返回對話"]),
+        ({"lang": "en"}, "zh-CN", "en", ["← Back to chat"]),
+        ({"lang": "xx"}, "zh-CN", "zh-Hans", ["← 返回对话"]),
+    ],
+)
+def test_source_page_labels_follow_lang_or_accept_language(
+    api: TestClient, params: dict, accept: str | None, lang: str, words: list[str]
+) -> None:
+    headers = {"Accept-Language": accept} if accept else {}
+    r = api.get("/sources/china-sco-ttc-qingdao", params={"start": 0, "end": 5, **params}, headers=headers)
+    assert r.status_code == 200
+    assert f'<html lang="{lang}">' in r.text
+    assert r.headers["content-language"] == lang
+    for w in words:
+        assert w in r.text
+    assert '<a href="/ui/" class="back">' in r.text
+
+
+def test_source_page_links_to_the_other_languages_keeping_the_passage(api: TestClient) -> None:
+    page = api.get("/sources/china-sco-ttc-qingdao", params={"start": 3, "end": 9, "lang": "en"}).text
+    links = dict(re.findall(r'<a href="([^"]+)" hreflang="([^"]+)"', page))
+    assert {v: html.unescape(k) for k, v in links.items()} == {
+        "zh-Hans": "/sources/china-sco-ttc-qingdao?start=3&end=9&lang=zh-Hans#quote",
+        "zh-Hant": "/sources/china-sco-ttc-qingdao?start=3&end=9&lang=zh-Hant#quote",
+    }
+    assert '<span aria-current="true">English</span>' in page
+
+
+def test_source_page_wraps_words_whole_and_lets_only_urls_break(api: TestClient) -> None:
+    doc = api.get("/v1/documents/chengdu-chongqing-belt-road-ttc").json()
+    url = re.search(r"https?://\S+|www\.\S+", doc["text"])
+    assert url is not None
+    page = api.get("/sources/chengdu-chongqing-belt-road-ttc").text
+    assert ".doc{white-space:pre-wrap;word-break:normal;overflow-wrap:break-word" in page
+    assert ".doc .url{overflow-wrap:anywhere}" in page
+    assert "break-all" not in page
+    assert re.search(r'<span class="url">' + re.escape(html.escape(url.group(0))[:20]), page)

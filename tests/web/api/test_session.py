@@ -203,10 +203,14 @@ def test_an_api_key_login_opens_the_ui_and_the_sources(server: Server) -> None:
         assert r.status_code == 200, r.text
         assert "event_id" in r.json()
         assert http.get("/ui/", headers=HTML).status_code == 200
+        # The UI's own API calls (translate, feedback) go with the cookie, no key in the page.
+        r = http.post("/v1/translate", json={"text": "中国—东盟", "target": "zh-Hant"})
+        assert r.status_code == 200, r.text
         # Logging out ends it.
         r = http.post("/logout", headers={"Accept": "application/json"})
         assert r.status_code == 200 and COOKIE in r.headers["set-cookie"]
         assert http.get(f"/sources/{doc}").status_code == 401
+        assert http.post("/v1/translate", json={"text": "中国—东盟", "target": "zh-Hant"}).status_code == 401
 
 
 @pytest.mark.slow

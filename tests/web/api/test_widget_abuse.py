@@ -265,7 +265,7 @@ def test_client_address(header: str | None, headers: list[tuple[str, str]], expe
 
     from starlette.requests import Request
 
-    from assistant.web.api.routers.widget import client_address
+    from assistant.web.api.deps import client_address
 
     app = SimpleNamespace(
         state=SimpleNamespace(assistant=SimpleNamespace(settings=make_settings(ASSISTANT_TRUSTED_PROXY_HEADER=header or "")))

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import html
-from urllib.parse import quote
+import re
+from typing import Any
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse
@@ -17,10 +19,94 @@ from assistant.web.api.session import PASSAGE_ONLY
 router = APIRouter(tags=["documents"])
 
 PASSAGE_CONTEXT = 600  # characters shown on each side of a passage opened by a signed link
-PASSAGE_NOTE = (
-    "This link shows the cited passage with some context. Log in to read the whole document. · "
-    "此链接只显示所引段落及其上下文；登录后可阅读全文。"
-)
+LANGUAGES = ("en", "zh-Hans", "zh-Hant")
+LANGUAGE_NAMES = {"en": "English", "zh-Hans": "简体中文", "zh-Hant": "繁體中文"}
+SOURCE_LABELS: dict[str, dict[str, Any]] = {
+    "en": {
+        "back": "← Back to chat",
+        "nav": "Page",
+        "page": "page {page}",
+        "original_at": "open the original at page {page}",
+        "original": "open the original",
+        "undated": "date not stated",
+        "kinds": {"policy_paper": "policy paper", "news_report": "news report", "unknown": "document"},
+        "passage_note": "This link shows the cited passage with some context. Log in to read the whole document.",
+    },
+    "zh-Hans": {
+        "back": "← 返回对话",
+        "nav": "页面",
+        "page": "第 {page} 页",
+        "original_at": "在第 {page} 页打开原文件",
+        "original": "打开原文件",
+        "undated": "未注明日期",
+        "kinds": {"policy_paper": "政策文件", "news_report": "新闻报道", "unknown": "文档"},
+        "passage_note": "此链接只显示所引段落及其上下文；登录后可阅读全文。",
+    },
+    "zh-Hant": {
+        "back": "← 返回對話",
+        "nav": "頁面",
+        "page": "第 {page} 頁",
+        "original_at": "在第 {page} 頁開啟原始檔案",
+        "original": "開啟原始檔案",
+        "undated": "未註明日期",
+        "kinds": {"policy_paper": "政策文件", "news_report": "新聞報導", "unknown": "文件"},
+        "passage_note": "此連結只顯示所引段落及其上下文；登入後可閱讀全文。",
+    },
+}
+# Kept for callers of the bilingual note.
+PASSAGE_NOTE = SOURCE_LABELS["en"]["passage_note"] + " · " + SOURCE_LABELS["zh-Hans"]["passage_note"]
+_URL = re.compile(r"(?:https?://|www\.)[^\s<>\"'，。、；）)]+")
+
+
+def language_of(tag: str) -> str | None:
+    """A language tag (`zh-TW`, `zh-Hant-HK`, `en-GB`, `zh`) -> en, zh-Hans or zh-Hant; None: none of them."""
+    t = tag.strip().lower().replace("_", "-")
+    if t.startswith("zh"):
+        parts = t.split("-")[1:]
+        if "hant" in parts or any(p in ("tw", "hk", "mo") for p in parts):
+            return "zh-Hant"
+        return "zh-Hans"
+    if t == "en" or t.startswith("en-"):
+        return "en"
+    return None
+
+
+def page_language(query: str | None, accept_language: str | None) -> str:
+    """`?lang=` when it names one of the three, else the best of `Accept-Language`, else English."""
+    if query and (chosen := language_of(query)):
+        return chosen
+    best: tuple[float, int, str] | None = None
+    for i, item in enumerate((accept_language or "").split(",")[:20]):
+        tag, _, params = item.partition(";")
+        q = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        found = language_of(tag)
+        if found and q > 0 and (best is None or (q, -i) > (best[0], best[1])):
+            best = (q, -i, found)
+    return best[2] if best else "en"
+
+
+def _text_html(text: str) -> str:
+    """Document text, escaped; long URLs may break anywhere, words never do."""
+    out, last = [], 0
+    for m in _URL.finditer(text):
+        out.append(html.escape(text[last : m.start()]))
+        out.append(f'<span class="url">{html.escape(m.group(0))}</span>')
+        last = m.end()
+    out.append(html.escape(text[last:]))
+    return "".join(out)
+
+
+def _with_lang(request: Request, language: str) -> str:
+    """This page's URL (its path and query, a signed link's too) in another language."""
+    params = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"] + [("lang", language)]
+    return f"{request.url.path}?{urlencode(params)}" + ("#quote" if "start" in request.query_params else "")
 
 
 class Forbidden(HTTPException):
@@ -54,8 +140,14 @@ def view_source(
     assistant: AssistantDep,
     start: int | None = Query(None, ge=0),
     end: int | None = Query(None, ge=0),
+    lang: str | None = Query(None, max_length=35),
 ) -> HTMLResponse:
     """The document as a page, the cited span highlighted and scrolled into view.
+
+    Its labels are English, Simplified or Traditional Chinese: `?lang=` (en, zh-Hans,
+    zh-Hant), else the browser's `Accept-Language`; links switch between them and lead back
+    to the chat. The document's internal notes (`source_notes`) are not shown here (the
+    API's document detail has them).
 
     Opened through a signed passage link without a login (`session.PASSAGE_ONLY`), the
     page shows only the cited passage with `PASSAGE_CONTEXT` characters around it.
@@ -63,7 +155,10 @@ def view_source(
     info = assistant.document(doc_id)
     doc = info.document
     text = doc.text
+    language = page_language(lang, request.headers.get("accept-language"))
+    t = SOURCE_LABELS[language]
     passage_only = request.scope.get(PASSAGE_ONLY) is not None
+    note = ""
     if start is not None and end is not None and start < end <= len(text):
         before, after = 0, len(text)
         if passage_only:
@@ -71,52 +166,59 @@ def view_source(
             after = min(len(text), end + PASSAGE_CONTEXT)
         body = (
             ("… " if before else "")
-            + html.escape(text[before:start])
+            + _text_html(text[before:start])
             + '<mark id="quote">'
-            + html.escape(text[start:end])
+            + _text_html(text[start:end])
             + "</mark>"
-            + html.escape(text[end:after])
+            + _text_html(text[end:after])
             + (" …" if after < len(text) else "")
         )
         if passage_only:
-            body += f'</pre><p class="notes">{PASSAGE_NOTE}</p><pre>'
+            note = f'<p class="notes">{html.escape(t["passage_note"])}</p>'
     elif passage_only:
         raise Forbidden("This passage link names no passage of this document; log in to read it.")
     else:
-        body = html.escape(text)
+        body = _text_html(text)
     page_line = ""
     page_no = doc.page_at(start) if start is not None and start < len(text) else None
     original = assistant.original_path(doc_id)
     href = f"/sources/{quote(doc_id, safe='')}/original"
     if page_no is not None:
-        link = f' · <a href="{href}#page={page_no}">open the original at page {page_no}</a>' if original else ""
-        page_line = f'<p class="page">page {page_no}{link}</p>'
+        link = f' · <a href="{href}#page={page_no}">{t["original_at"].format(page=page_no)}</a>' if original else ""
+        page_line = f'<p class="page">{t["page"].format(page=page_no)}{link}</p>'
     elif original is not None:
-        page_line = f'<p class="page"><a href="{href}">open the original</a></p>'
-    meta = " · ".join(
-        html.escape(str(v))
-        for v in (doc.kind.replace("_", " "), doc.publisher, doc.published or "date not stated")
-        if v
+        page_line = f'<p class="page"><a href="{href}">{t["original"]}</a></p>'
+    kind = t["kinds"].get(doc.kind, t["kinds"]["unknown"])
+    meta = " · ".join(html.escape(str(v)) for v in (kind, doc.publisher, doc.published or t["undated"]) if v)
+    switch = " · ".join(
+        f'<span aria-current="true">{LANGUAGE_NAMES[code]}</span>'
+        if code == language
+        else f'<a href="{html.escape(_with_lang(request, code))}" hreflang="{code}" lang="{code}">{LANGUAGE_NAMES[code]}</a>'
+        for code in LANGUAGES
     )
     page = f"""<!doctype html>
-<html lang="zh"><head><meta charset="utf-8">
+<html lang="{language}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{html.escape(doc.title)}</title>
 <style>
-body{{font-family:system-ui,-apple-system,"Noto Sans CJK SC","PingFang SC",sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;line-height:1.7;color:#1f2328}}
+body{{font-family:system-ui,-apple-system,"Noto Sans CJK SC","PingFang SC",sans-serif;max-width:46rem;margin:1rem auto 2rem;padding:0 1rem;line-height:1.7;color:#1f2328}}
+nav.top{{display:flex;flex-wrap:wrap;justify-content:space-between;gap:.5rem;font-size:.9rem;border-bottom:1px solid #d0d7de;padding-bottom:.5rem}}
+nav.top a{{color:#0550ae}}
 h1{{font-size:1.3rem;line-height:1.4}} .meta{{color:#57606a;font-size:.9rem}}
-pre{{white-space:pre-wrap;font-family:inherit;font-size:1rem}}
+.doc{{white-space:pre-wrap;word-break:normal;overflow-wrap:break-word;line-break:auto;font-family:inherit;font-size:1rem;margin:1rem 0}}
+.doc .url{{overflow-wrap:anywhere}}
 mark{{background:#fff3b0;padding:.1rem 0;scroll-margin-top:30vh}}
 .page{{font-size:.9rem}}
 .notes{{color:#57606a;font-size:.85rem;border-left:3px solid #d0d7de;padding-left:.75rem}}
 </style></head><body>
+<nav class="top" aria-label="{t["nav"]}"><a href="/ui/" class="back">{t["back"]}</a><span class="langs">{switch}</span></nav>
 <h1>{html.escape(doc.title)}</h1>
 <p class="meta">{meta}</p>
 {page_line}
-{f'<p class="notes">{html.escape(doc.source_notes)}</p>' if doc.source_notes else ''}
-<pre>{body}</pre>
+<pre class="doc">{body}</pre>
+{note}
 </body></html>"""
-    return HTMLResponse(page)
+    return HTMLResponse(page, headers={"Content-Language": language, "Vary": "Accept-Language"})
 
 
 @router.get(

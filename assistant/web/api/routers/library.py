@@ -24,7 +24,13 @@ from assistant.service import Assistant
 from assistant.settings import Settings
 from assistant.web.api.auth import key_matches
 from assistant.web.api.routers.admin import require_admin
-from assistant.web.api.schemas import DocumentList, DocumentPatch, DocumentUploaded, ErrorBody, LibraryDocument
+from assistant.web.api.schemas import (
+    DocumentList,
+    DocumentPatch,
+    DocumentUploaded,
+    ErrorBody,
+    LibraryDocument,
+)
 
 router = APIRouter(tags=["library"])
 UPLOAD_PATH = "/v1/documents"

@@ -7,6 +7,7 @@ from starlette.concurrency import run_in_threadpool
 
 from assistant.admission import check_text
 from assistant.pipeline.retrieve import Filters
+from assistant.telemetry.observe import timed_search
 from assistant.web.api.deps import AssistantDep
 from assistant.web.api.schemas import ErrorBody, SearchRequest, SearchResponse, SearchResult
 
@@ -22,7 +23,8 @@ async def search(body: SearchRequest, assistant: AssistantDep) -> SearchResponse
     check_text(body.query, field="query", limit=assistant.settings.max_message_chars)
     f = body.filters
     filters = Filters(f.doc_id, f.kind, f.language) if f else Filters()
-    hits = await run_in_threadpool(assistant.search, body.query, body.k, filters)
+    with timed_search(assistant.observer):  # retrieval_seconds{kind="search"} (not the warm-up's)
+        hits = await run_in_threadpool(assistant.search, body.query, body.k, filters)
     return SearchResponse(
         query=body.query, results=[SearchResult(**h.as_dict()) for h in hits]
     )

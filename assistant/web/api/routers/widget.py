@@ -41,7 +41,9 @@ from assistant.partners.origins import request_origin
 from assistant.partners.store import KeyCheck, Partner, PartnerStore
 from assistant.pipeline.answer import Turn
 from assistant.service import Assistant
+from assistant.web.api.deps import client_address
 from assistant.web.api.errors import validation_detail
+from assistant.web.api.metrics import widget_rejected
 from assistant.web.api.schemas import ChatRequest, ChatResponse, ErrorBody
 from assistant.web.api.session import passage_link
 from assistant.web.api.turns import respond
@@ -72,29 +74,6 @@ def get_partners(request: Request) -> PartnerStore:
                 store = PartnerStore.from_settings(assistant.settings)
                 state.partners = store
     return store
-
-
-def client_address(request: Request) -> str:
-    """The visitor's address: the right-most entry of the trusted proxy header when one is
-    configured (`ASSISTANT_TRUSTED_PROXY_HEADER`) and present, else the socket peer's."""
-    header: str | None = request.app.state.assistant.settings.trusted_proxy_header
-    if header:
-        values = ",".join(request.headers.getlist(header)).split(",")
-        last = values[-1].strip() if values else ""
-        if last:
-            return _strip_port(last)
-    peer = request.client.host if request.client else ""
-    return peer or "unknown"
-
-
-def _strip_port(address: str) -> str:
-    """`203.0.113.7:4711` -> `203.0.113.7`, `[2001:db8::1]:4711` -> `2001:db8::1`; else as is."""
-    if address.startswith("[") and "]" in address:
-        return address[1 : address.index("]")]
-    host, sep, port = address.rpartition(":")
-    if sep and port.isdigit() and host.count(":") == 0:
-        return host
-    return address
 
 
 # ---------------------------------------------------------------------- widget.js
@@ -196,11 +175,13 @@ async def widget_chat(request: Request) -> Response:
     raw = request.headers.get("origin")
     origin = request_origin(raw)
     if raw is None or origin is None:
+        widget_rejected(request, "origin_missing")
         return _error(403, "Origin header missing: the widget answers only pages of allowed partner sites.")
     known = await run_in_threadpool(store.origin_known, origin)
     cors = _cors(raw) if known else {}
     key = request.headers.get(KEY_HEADER, "").strip()
     if not key:
+        widget_rejected(request, "key_missing")
         return _error(401, f"{KEY_HEADER} header missing: set data-partner-key on the widget's script tag.", cors)
     address = client_address(request)
     # A throttled address is answered here, without a thread or a database read.
@@ -208,6 +189,7 @@ async def widget_chat(request: Request) -> Response:
     if not check.retry_after:
         check = await run_in_threadpool(store.check_key, key, address)
     if wait := check.retry_after:
+        widget_rejected(request, "throttled")
         return _error(
             429,
             f"Too many failed partner key checks; retry in {wait} s.",
@@ -215,10 +197,12 @@ async def widget_chat(request: Request) -> Response:
         )
     partner = check.partner
     if partner is None:
+        widget_rejected(request, "key_invalid")
         return _error(401, "Partner key not valid or revoked; ask the assistant's operator for a key.", cors)
     if not partner.allows(origin):
         # Counted per day, not logged with the (attacker-chosen) Origin; the text names no origin.
         await run_in_threadpool(store.log_refusal, partner.id, 403, "origin")
+        widget_rejected(request, "origin")
         return _error(403, NOT_ALLOWED)
     cors = _cors(raw)
     try:
@@ -244,19 +228,23 @@ async def _answer(
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         await run_in_threadpool(store.log_refusal, partner.id, 413, "body")
+        widget_rejected(request, "body")
         return _error(413, f"body: at most {MAX_BODY_BYTES} bytes.", cors)
     body, problem = _parse(await request.body())
     if body is None:
         await run_in_threadpool(store.log_refusal, partner.id, 422, "body")
+        widget_rejected(request, "body")
         return _error(422, problem, cors)
     try:
         turn = admit(assistant, body.message, [Turn(t.role, t.content) for t in body.history])
     except AssistantError as exc:
         await run_in_threadpool(store.log_refusal, partner.id, exc.status, "busy")
+        widget_rejected(request, "body" if exc.status == 422 else "busy")
         return _error(exc.status, str(exc), {**cors, **exc.headers()})
     admission = await run_in_threadpool(store.admit, partner, origin, address)
     if not admission.ok:
         turn.release()
+        widget_rejected(request, f"quota_{admission.scope}")
         whose = "this visitor" if admission.scope == "visitor" else "this partner"
         return _error(
             429,

@@ -140,3 +140,12 @@ def test_evidence_must_hold_the_questions_anchors() -> None:
     assert KINDS.anchored("《流浪地球2》的导演是谁？", "《流浪地球2》由郭帆执导")
     assert not KINDS.anchored("《流浪地球2》的导演是谁？", "《胡同儿》的导演是王羽铮")
     assert KINDS.anchored("What is KF-21?", "KF-21是韩国研制的战斗机")
+
+
+def test_a_date_is_no_answer_to_how_many() -> None:
+    number = _kind("number")
+    assert not number.held_by("中国—南亚技术转移中心（2014年，云南）")
+    assert not number.held_by("The plan runs to 2025.")
+    assert not number.held_by("科技部布局了一批区域性国际技术转移中心")  # "a number of"
+    assert number.held_by("遴选了1000项技术") and number.held_by("In 2019 it had 35 staff.")
+    assert number.held_by("总规模5亿元") and number.held_by("已与5国建立双边技术转移中心")

@@ -5,11 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sqlite3
 
 import click
+import sqlalchemy as sa
 
 from assistant.cli.context import Context
+from assistant.db.database import DatabaseError
 from assistant.feedback.store import FeedbackStore, SinceError, parse_since
 
 CSV_COLUMNS = (
@@ -40,8 +41,10 @@ def export(fmt: str, since: str | None, rating: str | None, source: str | None, 
     store = FeedbackStore.from_settings(settings)
     try:
         records = store.records(rating=rating, since=after, source=source)  # type: ignore[arg-type]
-    except sqlite3.Error as exc:
-        raise click.ClickException(f"feedback database {store.path}: {exc}") from exc
+    except DatabaseError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except (sa.exc.SQLAlchemyError, OSError) as exc:
+        raise click.ClickException(f"feedback database {store.db.label}: {str(exc).splitlines()[0]}") from exc
     finally:
         store.close()
     records.reverse()

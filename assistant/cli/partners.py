@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import click
+import sqlalchemy as sa
 
 from assistant.cli.context import Context
+from assistant.db.database import DatabaseError
 from assistant.partners.errors import PartnerError
 from assistant.partners.store import DAY_S, DEFAULT_PER_DAY, DEFAULT_PER_MINUTE, PartnerStore
 
@@ -25,10 +26,10 @@ def _store() -> PartnerStore:
 def _clean_errors() -> Iterator[None]:
     try:
         yield
-    except PartnerError as exc:
+    except (PartnerError, DatabaseError) as exc:
         raise click.ClickException(str(exc)) from exc
-    except (sqlite3.Error, OSError) as exc:
-        raise click.ClickException(f"partner database: {exc}") from exc
+    except (sa.exc.SQLAlchemyError, OSError) as exc:
+        raise click.ClickException(f"partner database: {str(exc).splitlines()[0]}") from exc
 
 
 def _when(ts: float | None) -> str:

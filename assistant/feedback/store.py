@@ -1,8 +1,9 @@
-"""Feedback records in SQLite: `settings.state_dir / "feedback.db"` (WAL), created on first use.
-
-Plain `sqlite3` (SQLAlchemy is not a dependency), portable SQL only, so the table can move
-to PostgreSQL later. A widget visitor is kept only as the partner store's keyed hash of its
-address (for the per-visitor limits), never the address itself.
+"""Feedback records, in the feedback database (`assistant.db`): the SQLite file
+`settings.state_dir / "feedback.db"` (WAL) by default, or the PostgreSQL database of
+`ASSISTANT_DATABASE_URL`. SQLAlchemy Core, portable SQL only. A widget visitor is kept only
+as the partner store's keyed hash of its address (for the per-visitor limits), never the
+address itself; its records per day are an atomic counter (`assistant.db.counters`), so
+the limit holds across replicas.
 """
 
 from __future__ import annotations
@@ -10,42 +11,27 @@ from __future__ import annotations
 import json
 import math
 import re
-import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import Connection, RowMapping, text
+
+from assistant.db import counters
+from assistant.db.database import FEEDBACK, SQLITE_FILES, Database, Databases
 from assistant.feedback.schemas import FeedbackIn, FeedbackRecord, Rating, Source
 
 if TYPE_CHECKING:
     from assistant.settings import Settings
 
-DB_NAME = "feedback.db"
+DB_NAME = SQLITE_FILES[FEEDBACK]
+COUNTERS = "feedback_counters"
 WINDOW_S = 60.0
 DAY_S = 86400.0
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS feedback (
-    id              INTEGER PRIMARY KEY AUTOINCREMENT,
-    ts              REAL NOT NULL,          -- epoch seconds, UTC
-    source          TEXT NOT NULL,          -- api | ui | widget
-    partner_id      TEXT,                   -- the widget partner (source widget)
-    visitor         TEXT,                   -- keyed hash of the widget visitor's address
-    rating          TEXT NOT NULL,          -- up | down
-    comment         TEXT,
-    question        TEXT NOT NULL,
-    answer          TEXT NOT NULL,
-    citations       TEXT NOT NULL,          -- JSON list
-    backend         TEXT NOT NULL,
-    conversation_id TEXT
-);
-CREATE INDEX IF NOT EXISTS feedback_ts ON feedback(ts);
-CREATE INDEX IF NOT EXISTS feedback_visitor ON feedback(partner_id, visitor, ts);
-"""
+PRUNE_EVERY_S = 3600.0
 
 _RELATIVE = re.compile(r"^(\d{1,5})\s*([dhm])$")
 
@@ -81,44 +67,26 @@ def iso(ts: float) -> str:
 
 
 class FeedbackStore:
-    def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
-        self.path = Path(path)
+    """`database`: a `Database`, or the path of a SQLite file (its own, closed with the store)."""
+
+    def __init__(self, database: Path | Database, *, clock: Callable[[], float] = time.time) -> None:
+        self._owns_db = not isinstance(database, Database)
+        self.db = database if isinstance(database, Database) else Database.sqlite(database, branches=(FEEDBACK,))
+        self.path = self.db.path  # the SQLite file; None for a server database
         self.clock = clock
-        self._db: sqlite3.Connection | None = None
-        self._lock = threading.RLock()
+        self._lock = threading.Lock()
+        self._pruned = -math.inf
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> FeedbackStore:
-        return cls(settings.state_dir / DB_NAME)
-
-    def _conn(self) -> sqlite3.Connection:
-        if self._db is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
-            db.row_factory = sqlite3.Row
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA busy_timeout=10000")
-            db.executescript(SCHEMA)
-            self._db = db
-        return self._db
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            db = self._conn()
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+    def from_settings(cls, settings: Settings, database: Database | None = None) -> FeedbackStore:
+        store = cls(database or Databases.from_settings(settings).feedback)
+        store._owns_db = database is None
+        return store
 
     def close(self) -> None:
-        with self._lock:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
+        """Close the store's own database (a `Database` passed in is its owner's to close)."""
+        if self._owns_db:
+            self.db.dispose()
 
     # ------------------------------------------------------------------ write
 
@@ -135,42 +103,54 @@ class FeedbackStore:
         `visitor` of `partner_id`, returns instead the seconds to wait when they are used up."""
         now = self.clock()
         citations = json.dumps([c.model_dump(exclude_none=True) for c in item.citations], ensure_ascii=False)
-        with self._tx() as db:
+        with self.db.write() as db:
+            self._prune(db, now)
             if limits is not None and visitor is not None:
                 wait = self._wait(db, partner_id, visitor, now, *limits)
                 if wait:
                     return wait
-            cur = db.execute(
-                "INSERT INTO feedback (ts, source, partner_id, visitor, rating, comment, question, answer,"
-                " citations, backend, conversation_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    now, source, partner_id, visitor, item.rating, item.comment, item.question, item.answer,
-                    citations, item.backend, item.conversation_id,
+            row_id = db.execute(
+                text(
+                    "INSERT INTO feedback (ts, source, partner_id, visitor, rating, comment, question, answer,"
+                    " citations, backend, conversation_id) VALUES (:ts, :source, :partner_id, :visitor, :rating,"
+                    " :comment, :question, :answer, :citations, :backend, :conversation_id) RETURNING id"
                 ),
-            )
-            row_id = int(cur.lastrowid or 0)
+                {
+                    "ts": now, "source": source, "partner_id": partner_id, "visitor": visitor,
+                    "rating": item.rating, "comment": item.comment, "question": item.question,
+                    "answer": item.answer, "citations": citations, "backend": item.backend,
+                    "conversation_id": item.conversation_id,
+                },
+            ).scalar_one()
         return FeedbackRecord(
-            **item.model_dump(), id=row_id, created=iso(now), source=source, partner_id=partner_id
+            **item.model_dump(), id=int(row_id), created=iso(now), source=source, partner_id=partner_id
         )
 
     @staticmethod
-    def _wait(
-        db: sqlite3.Connection, partner_id: str | None, visitor: str, now: float, per_minute: int, per_day: int
-    ) -> int:
-        day_start = math.floor(now / DAY_S) * DAY_S
-        where = "partner_id IS ? AND visitor = ?"
-        today = db.execute(f"SELECT COUNT(*) FROM feedback WHERE {where} AND ts >= ?", (partner_id, visitor, day_start)).fetchone()[0]
-        if today >= per_day:
-            return max(1, math.ceil(day_start + DAY_S - now))
-        recent = [
-            r[0]
-            for r in db.execute(
-                f"SELECT ts FROM feedback WHERE {where} AND ts > ? ORDER BY ts", (partner_id, visitor, now - WINDOW_S)
-            )
-        ]
+    def _wait(db: Connection, partner_id: str | None, visitor: str, now: float, per_minute: int, per_day: int) -> int:
+        """Seconds to wait (0: counted, go on): the day counter first (its row lock serialises
+        this visitor across replicas), then the sliding minute over the stored records."""
+        day = counters.day_of(now)
+        subject = f"v:{partner_id or ''}:{visitor}"
+        if not counters.take(db, COUNTERS, subject, day, per_day):
+            return max(1, math.ceil(day + DAY_S - now))
+        where = ("partner_id = :partner_id" if partner_id is not None else "partner_id IS NULL") + " AND visitor = :visitor"
+        params: dict[str, Any] = {"visitor": visitor, "since": now - WINDOW_S}
+        if partner_id is not None:
+            params["partner_id"] = partner_id
+        recent = [float(r[0]) for r in db.execute(text(f"SELECT ts FROM feedback WHERE {where} AND ts > :since ORDER BY ts"), params)]
         if len(recent) >= per_minute:
+            counters.give_back(db, COUNTERS, subject, day)
             return max(1, math.ceil(recent[len(recent) - per_minute] + WINDOW_S - now))
         return 0
+
+    def _prune(self, db: Connection, now: float) -> None:
+        """Counters of past days go (at most once an hour per process); records are kept."""
+        with self._lock:
+            if now - self._pruned < PRUNE_EVERY_S:
+                return
+            self._pruned = now
+        counters.prune(db, COUNTERS, counters.day_of(now) - counters.DAY_S)
 
     # ------------------------------------------------------------------- read
 
@@ -184,32 +164,32 @@ class FeedbackStore:
     ) -> list[FeedbackRecord]:
         """Records, newest first, filtered by rating, time (epoch seconds) and source."""
         clauses: list[str] = []
-        args: list[Any] = []
+        params: dict[str, Any] = {}
         if rating is not None:
-            clauses.append("rating = ?")
-            args.append(rating)
+            clauses.append("rating = :rating")
+            params["rating"] = rating
         if since is not None:
-            clauses.append("ts >= ?")
-            args.append(since)
+            clauses.append("ts >= :since")
+            params["since"] = since
         if source is not None:
-            clauses.append("source = ?")
-            args.append(source)
+            clauses.append("source = :source")
+            params["source"] = source
         sql = "SELECT * FROM feedback"
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
         sql += " ORDER BY ts DESC, id DESC"
         if limit is not None:
-            sql += " LIMIT ?"
-            args.append(int(limit))
-        with self._lock:
-            rows = self._conn().execute(sql, tuple(args)).fetchall()
+            sql += " LIMIT :limit"
+            params["limit"] = int(limit)
+        with self.db.read() as db:
+            rows = [r._mapping for r in db.execute(text(sql), params)]
         return [_record(r) for r in rows]
 
 
-def _record(row: sqlite3.Row) -> FeedbackRecord:
+def _record(row: RowMapping) -> FeedbackRecord:
     data: dict[str, Any] = {
-        "id": row["id"],
-        "created": iso(row["ts"]),
+        "id": int(row["id"]),
+        "created": iso(float(row["ts"])),
         "source": row["source"],
         "partner_id": row["partner_id"],
         "rating": row["rating"],

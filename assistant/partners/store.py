@@ -1,6 +1,8 @@
 """Partner websites that embed the chat widget: keys, allowed origins, quotas, usage.
 
-One SQLite file, `settings.state_dir / "partners.db"` (WAL), created on first use.
+Kept in the partners database (`assistant.db`): the SQLite file
+`settings.state_dir / "partners.db"` by default, or the PostgreSQL database of
+`ASSISTANT_DATABASE_URL`, shared by every server process.
 
 * A key looks like `ttw_<id>_<secret>`. The id (12 hex digits) is public and finds the
   row in O(1); the secret is 256 bits of randomness, so a fast keyed hash is enough:
@@ -9,24 +11,27 @@ One SQLite file, `settings.state_dir / "partners.db"` (WAL), created on first us
   The pepper is `ASSISTANT_KEY_PEPPER`, or else a random one kept in
   `state_dir/key_pepper` (mode 0600, created on first use); keys hashed with the file's
   pepper keep working after `ASSISTANT_KEY_PEPPER` is set, and are re-hashed on use.
+  With a shared database every server must have the same pepper: set `ASSISTANT_KEY_PEPPER`.
   Keys stored by older versions as salted scrypt hashes (`scrypt$…`, ~16 MiB and tens of
   ms per check) are re-hashed with HMAC on their next successful use; at most one scrypt
   check runs at a time. The key is shown once, by `add`.
-* Failed key checks are counted per client address and per key id (`throttle`): past
-  `auth_failures` in `auth_window` seconds, an address gets 429 for every key until the
-  window ends, and a key id gets 429 for wrong secrets and no expensive (scrypt) check,
-  while its right secret still passes: knowing a partner's public id is not enough to
-  lock its visitors out.
+* Failed key checks are counted per client address and per key id (`throttle`, in this
+  process's memory: each replica allows `auth_failures`): past `auth_failures` in
+  `auth_window` seconds, an address gets 429 for every key until the window ends, and a
+  key id gets 429 for wrong secrets and no expensive (scrypt) check, while its right
+  secret still passes: knowing a partner's public id is not enough to lock its visitors out.
 * Each partner has an allowlist of origins (`scheme://host[:port]`): a key with no
   origins serves nobody.
-* Quotas: a sliding 60-second window and a per-day count (UTC days), per partner and,
-  below them, per visitor (client address, IPv6 by /64, stored only as a keyed hash), so
-  one script cannot use up a partner's day. They are counted in the database inside one
-  `BEGIN IMMEDIATE` transaction, so they hold across threads and across server processes.
+* Quotas, per partner and, below them, per visitor (client address, IPv6 by /64, stored
+  only as a keyed hash), so one script cannot use up a partner's day: per UTC day, an
+  atomic counter in the database (`assistant.db.counters`: one `INSERT … ON CONFLICT …
+  DO UPDATE … RETURNING`), so every replica shares one quota; per minute, a sliding
+  60-second window over the usage log, read while the partner's day counter row is
+  locked, so it is exact across replicas too.
 * Every admitted widget request is logged (time, visitor hash, status, latency) for
   `assistant partners usage`; refusals (403, 413, 422, 429, …) only add to one counter per
   UTC day, partner, status and reason, never a row per request nor the request's Origin.
-  Records older than `retention_days` are deleted (checked at most once an hour).
+  Records older than `retention_days` are deleted (checked at most once an hour per process).
 """
 
 from __future__ import annotations
@@ -41,7 +46,6 @@ import math
 import os
 import re
 import secrets
-import sqlite3
 import threading
 import time
 from collections import Counter
@@ -51,18 +55,24 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from assistant.settings import Settings
+import sqlalchemy as sa
+from sqlalchemy import Connection, RowMapping, text
 
+from assistant.db import counters
+from assistant.db.database import PARTNERS, SQLITE_FILES, Database, Databases
 from assistant.partners.errors import PartnerError
 from assistant.partners.origins import normalize_origin
 from assistant.partners.throttle import FailureThrottle, client_subject
 
+if TYPE_CHECKING:
+    from assistant.settings import Settings
+
 log = logging.getLogger(__name__)
 
 KEY_PREFIX = "ttw"
-DB_NAME = "partners.db"
+DB_NAME = SQLITE_FILES[PARTNERS]
 PEPPER_FILE = "key_pepper"
+COUNTERS = "quota_counters"
 DEFAULT_PER_MINUTE = 20
 DEFAULT_PER_DAY = 1000
 # The Settings defaults, for a store built without settings (tests, tools).
@@ -79,52 +89,6 @@ HMAC_ALGO = "hmac-sha256"
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 _KEY = re.compile(rf"^{KEY_PREFIX}_([0-9a-f]{{12}})_([A-Za-z0-9_-]{{20,128}})$")
 _REASON = re.compile(r"^[a-z0-9-]{1,32}$")
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS partners (
-    id         TEXT PRIMARY KEY,      -- public part of the key
-    name       TEXT NOT NULL,
-    key_hash   TEXT NOT NULL,         -- hmac-sha256$pepper_id$digest (older: scrypt$N$r$p$salt$hash)
-    origins    TEXT NOT NULL,         -- JSON list of normalised origins
-    per_minute INTEGER NOT NULL,
-    per_day    INTEGER NOT NULL,
-    created    REAL NOT NULL,
-    revoked    REAL                   -- NULL while active
-);
-CREATE UNIQUE INDEX IF NOT EXISTS partners_active_name ON partners(name) WHERE revoked IS NULL;
-CREATE TABLE IF NOT EXISTS requests (
-    id         INTEGER PRIMARY KEY AUTOINCREMENT,
-    partner_id TEXT NOT NULL,
-    ts         REAL NOT NULL,
-    admitted   INTEGER NOT NULL,      -- 1: counted against the quotas
-    status     INTEGER,               -- NULL while the answer is streaming
-    latency_ms REAL,
-    origin     TEXT,                  -- one of the partner's allowed origins
-    visitor    TEXT                   -- keyed hash of the client address; NULL: not counted
-);
-CREATE INDEX IF NOT EXISTS requests_quota ON requests(partner_id, admitted, ts);
-CREATE INDEX IF NOT EXISTS requests_ts ON requests(ts);
-CREATE TABLE IF NOT EXISTS refusals (
-    day        INTEGER NOT NULL,      -- the UTC day, as the epoch second of its midnight
-    partner_id TEXT NOT NULL,
-    status     INTEGER NOT NULL,
-    reason     TEXT NOT NULL,         -- origin, body, quota-partner, quota-visitor, …
-    count      INTEGER NOT NULL,
-    last       REAL NOT NULL,         -- time of the latest one
-    PRIMARY KEY (day, partner_id, status, reason)
-);
-CREATE INDEX IF NOT EXISTS refusals_partner ON refusals(partner_id, day);
-"""
-# Databases of older versions: requests had no visitor column and held a row (with the
-# request's raw Origin) per refusal; those rows are folded into `refusals`.
-MIGRATE_VISITOR = """
-ALTER TABLE requests ADD COLUMN visitor TEXT;
-INSERT INTO refusals (day, partner_id, status, reason, count, last)
-    SELECT CAST(ts / 86400 AS INTEGER) * 86400, partner_id, COALESCE(status, 0), 'legacy', COUNT(*), MAX(ts)
-    FROM requests WHERE admitted = 0 GROUP BY 1, 2, 3;
-DELETE FROM requests WHERE admitted = 0;
-"""
-
 
 
 # ---------------------------------------------------------------------------- keys
@@ -260,7 +224,7 @@ class UsageRow:
         return asdict(self)
 
 
-def _row_to_partner(row: sqlite3.Row) -> Partner:
+def _row_to_partner(row: RowMapping) -> Partner:
     return Partner(
         id=row["id"],
         name=row["name"],
@@ -268,38 +232,57 @@ def _row_to_partner(row: sqlite3.Row) -> Partner:
         per_minute=int(row["per_minute"]),
         per_day=int(row["per_day"]),
         created=float(row["created"]),
-        revoked=row["revoked"],
+        revoked=None if row["revoked"] is None else float(row["revoked"]),
     )
+
+
+class _Raw:
+    """A connection taking raw SQL in the driver's parameter style (tests and tools)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, args: Iterable[Any] = ()) -> sa.CursorResult[Any]:
+        return self.conn.exec_driver_sql(sql, tuple(args))
 
 
 # --------------------------------------------------------------------------- store
 
 
 class PartnerStore:
-    """Thread-safe; one SQLite connection per store, opened on first use.
+    """Thread-safe; many stores (processes, replicas) may share one database.
 
-    `pepper`: the key pepper (`ASSISTANT_KEY_PEPPER`); None = the one in the state dir's
-    `key_pepper` file next to the database, created on first use.
+    `database`: a `Database`, or the path of a SQLite file (its own `Database`, closed
+    with the store). `state_dir`: where the `key_pepper` file is kept (default: the
+    SQLite file's folder). `pepper`: the key pepper (`ASSISTANT_KEY_PEPPER`); None = the
+    one in `state_dir/key_pepper`, created on first use.
     """
 
     def __init__(
         self,
-        path: Path,
+        database: Path | Database,
         *,
         clock: Callable[[], float] = time.time,
         pepper: bytes | None = None,
+        state_dir: Path | None = None,
         visitor_per_minute: int = DEFAULT_VISITOR_PER_MINUTE,
         visitor_per_day: int = DEFAULT_VISITOR_PER_DAY,
         auth_failures: int = DEFAULT_AUTH_FAILURES,
         auth_window: float = DEFAULT_AUTH_WINDOW_S,
         retention_days: int = DEFAULT_RETENTION_DAYS,
     ) -> None:
-        self.path = Path(path)
+        self._owns_db = not isinstance(database, Database)
+        self.db = database if isinstance(database, Database) else Database.sqlite(database, branches=(PARTNERS,))
+        self.path = self.db.path  # the SQLite file; None for a server database
+        if state_dir is None:
+            if self.path is None:
+                raise ValueError("state_dir is needed (for the key pepper file) with a server database")
+            state_dir = self.path.parent
+        self.state_dir = Path(state_dir)
         self.clock = clock
         self.visitor_per_minute = visitor_per_minute
         self.visitor_per_day = visitor_per_day
         self.retention_days = retention_days
-        self._db: sqlite3.Connection | None = None
         self._lock = threading.RLock()
         self._given_pepper = pepper
         self._pepper: bytes | None = None  # the one new hashes use
@@ -310,19 +293,30 @@ class PartnerStore:
         self._pruned = -math.inf
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> PartnerStore:
+    def from_settings(cls, settings: Settings, database: Database | None = None) -> PartnerStore:
+        """The store of these settings, on `database` (default: its own, from the settings)."""
         pepper = settings.key_pepper.get_secret_value().encode() if settings.key_pepper else None
         if pepper is not None and len(pepper) < 32:
             log.warning("ASSISTANT_KEY_PEPPER is shorter than 32 characters; use e.g. `openssl rand -hex 32`")
-        return cls(
-            settings.state_dir / DB_NAME,
+        store = cls(
+            database or Databases.from_settings(settings).partners,
             pepper=pepper,
+            state_dir=settings.state_dir,
             visitor_per_minute=settings.widget_visitor_per_minute,
             visitor_per_day=settings.widget_visitor_per_day,
             auth_failures=settings.widget_auth_failures,
             auth_window=settings.widget_auth_window,
             retention_days=settings.widget_usage_retention_days,
         )
+        store._owns_db = database is None
+        if pepper is None and not store.db.is_sqlite:
+            log.warning(
+                "ASSISTANT_DATABASE_URL is shared but ASSISTANT_KEY_PEPPER is not set: partner keys are "
+                "hashed with %s, so keys added on one machine fail on others; set ASSISTANT_KEY_PEPPER "
+                "to the same secret everywhere",
+                store.state_dir / PEPPER_FILE,
+            )
+        return store
 
     # ------------------------------------------------------------------ pepper
 
@@ -330,7 +324,7 @@ class PartnerStore:
         """The pepper new hashes use; every pepper a stored hash may name is in `_peppers`."""
         with self._lock:
             if self._pepper is None:
-                file = self.path.parent / PEPPER_FILE
+                file = self.state_dir / PEPPER_FILE
                 if self._given_pepper is not None:
                     old = read_pepper_file(file, create=False)
                     if old is not None:
@@ -344,59 +338,25 @@ class PartnerStore:
 
     # -------------------------------------------------------------- connection
 
-    def _conn(self) -> sqlite3.Connection:
-        if self._db is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
-            db.row_factory = sqlite3.Row
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("PRAGMA busy_timeout=10000")
-            db.executescript(SCHEMA)
-            self._migrate(db)
-            self._db = db
-        return self._db
-
-    @staticmethod
-    def _migrate(db: sqlite3.Connection) -> None:
-        def has_visitor() -> bool:
-            return any(r[1] == "visitor" for r in db.execute("PRAGMA table_info(requests)"))
-
-        if not has_visitor():
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                if not has_visitor():  # another process may have just done it
-                    for statement in MIGRATE_VISITOR.split(";"):
-                        if statement.strip():
-                            db.execute(statement)
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-        db.execute("CREATE INDEX IF NOT EXISTS requests_visitor ON requests(partner_id, visitor, admitted, ts)")
-
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction, serialised across threads and processes."""
-        with self._lock:
-            db = self._conn()
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+    def _tx(self) -> Iterator[_Raw]:
+        """One write transaction taking raw SQL (tests and tools); the store uses `db.write()`."""
+        with self.db.write() as conn:
+            yield _Raw(conn)
 
-    def _query(self, sql: str, args: Iterable[Any] = ()) -> list[sqlite3.Row]:
-        with self._lock:
-            return self._conn().execute(sql, tuple(args)).fetchall()
+    def _query(self, sql: str, args: Iterable[Any] = ()) -> builtins.list[Any]:
+        """Rows of raw SQL in the driver's parameter style (tests and tools)."""
+        with self.db.read() as conn:
+            return builtins.list(conn.exec_driver_sql(sql, tuple(args)).fetchall())
+
+    def _rows(self, sql: str, **params: Any) -> builtins.list[RowMapping]:
+        with self.db.read() as conn:
+            return [r._mapping for r in conn.execute(text(sql), params)]
 
     def close(self) -> None:
-        with self._lock:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
+        """Close the store's own database (a `Database` passed in is its owner's to close)."""
+        if self._owns_db:
+            self.db.dispose()
 
     # ---------------------------------------------------------------- partners
 
@@ -413,7 +373,7 @@ class PartnerStore:
             raise PartnerError("name: 1-100 printable characters")
         if re.fullmatch(r"[0-9a-f]{12}", name):
             raise PartnerError("name: must not look like a partner id (12 hex digits)")
-        normalised: list[str] = []
+        normalised: builtins.list[str] = []
         for origin in origins:
             o = normalize_origin(origin)
             if o not in normalised:
@@ -424,25 +384,30 @@ class PartnerStore:
         secret = secrets.token_urlsafe(32)
         key_hash = hash_secret(secret, self._current_pepper())
         try:
-            with self._tx() as db:
+            with self.db.write() as db:
                 db.execute(
-                    "INSERT INTO partners (id, name, key_hash, origins, per_minute, per_day, created)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (partner_id, name, key_hash, json.dumps(normalised), per_minute, per_day, self.clock()),
+                    text(
+                        "INSERT INTO partners (id, name, key_hash, origins, per_minute, per_day, created)"
+                        " VALUES (:id, :name, :key_hash, :origins, :per_minute, :per_day, :created)"
+                    ),
+                    {
+                        "id": partner_id, "name": name, "key_hash": key_hash, "origins": json.dumps(normalised),
+                        "per_minute": per_minute, "per_day": per_day, "created": self.clock(),
+                    },
                 )
-        except sqlite3.IntegrityError:
+        except sa.exc.IntegrityError:
             raise PartnerError(f"a partner named {name!r} already exists; revoke it first or pick another name") from None
         return partner_id, f"{KEY_PREFIX}_{partner_id}_{secret}"
 
-    def list(self, *, include_revoked: bool = True) -> list[Partner]:
+    def list(self, *, include_revoked: bool = True) -> builtins.list[Partner]:
         sql = "SELECT * FROM partners" + ("" if include_revoked else " WHERE revoked IS NULL")
-        return [_row_to_partner(r) for r in self._query(sql + " ORDER BY created, rowid")]
+        # Insertion order among partners created in the same instant: SQLite's rowid.
+        sql += " ORDER BY created, rowid" if self.db.is_sqlite else " ORDER BY created, id"
+        return [_row_to_partner(r) for r in self._rows(sql)]
 
     def get(self, id_or_name: str) -> Partner:
         """The partner with this id, or the active one with this name."""
-        rows = self._query(
-            "SELECT * FROM partners WHERE id = ? OR (name = ? AND revoked IS NULL)", (id_or_name, id_or_name)
-        )
+        rows = self._rows("SELECT * FROM partners WHERE id = :v OR (name = :v AND revoked IS NULL)", v=id_or_name)
         if not rows:
             raise PartnerError(f"no partner with id or name {id_or_name!r} (see `assistant partners list`)")
         return _row_to_partner(rows[0])
@@ -452,8 +417,8 @@ class PartnerStore:
         partner = self.get(id_or_name)
         if not partner.active:
             raise PartnerError(f"partner {partner.name!r} ({partner.id}) is already revoked")
-        with self._tx() as db:
-            db.execute("UPDATE partners SET revoked = ? WHERE id = ?", (self.clock(), partner.id))
+        with self.db.write() as db:
+            db.execute(text("UPDATE partners SET revoked = :now WHERE id = :id"), {"now": self.clock(), "id": partner.id})
         return partner
 
     def verify(self, key: str | None) -> Partner | None:
@@ -480,7 +445,7 @@ class PartnerStore:
         if match is None:
             return self._failed(subject, None)
         partner_id, secret = match.groups()
-        rows = self._query("SELECT * FROM partners WHERE id = ?", (partner_id,))
+        rows = self._rows("SELECT * FROM partners WHERE id = :id", id=partner_id)
         if not rows or rows[0]["revoked"] is not None:
             return self._failed(subject, None)
         stored: str = rows[0]["key_hash"]
@@ -495,10 +460,10 @@ class PartnerStore:
         if not ok:
             return KeyCheck(None, id_wait) if id_wait else self._failed(subject, partner_id)
         if not current:  # scrypt, or another pepper: re-hash with the current one
-            with self._tx() as db:
+            with self.db.write() as db:
                 db.execute(
-                    "UPDATE partners SET key_hash = ? WHERE id = ? AND key_hash = ?",
-                    (hash_secret(secret, self._current_pepper()), partner_id, stored),
+                    text("UPDATE partners SET key_hash = :new WHERE id = :id AND key_hash = :old"),
+                    {"new": hash_secret(secret, self._current_pepper()), "id": partner_id, "old": stored},
                 )
         return KeyCheck(_row_to_partner(rows[0]))
 
@@ -545,62 +510,74 @@ class PartnerStore:
         """Count one request against the partner's quotas and, when `visitor` (a client
         address) is given, against that visitor's; or refuse it with a retry time.
 
+        One transaction: the day counters are taken first (partner, then visitor: the
+        partner's row lock serialises the partner's admissions across replicas), then the
+        per-minute windows are read from the usage log; a refusal gives the counters back.
         An admitted request is logged: call `finish` with its status and latency. A refused
         one only adds to the day's refusal count (its `request_id` is 0).
         """
         vid = self.visitor_id(visitor) if visitor else None
         now = self.clock()
-        with self._tx() as db:
+        day = counters.day_of(now)
+        scopes: builtins.list[tuple[str, str, str | None, int, int, str]] = [
+            ("partner", f"p:{partner.id}", None, partner.per_minute, partner.per_day, "")
+        ]
+        if vid is not None:
+            scopes.append(
+                ("visitor", f"v:{partner.id}:{vid}", vid, self.visitor_per_minute, self.visitor_per_day, " from one visitor")
+            )
+        with self.db.write() as db:
             self._prune(db, now)
-            waits = [(*w, "partner") for w in self._quota_wait(db, partner.id, None, now, partner.per_minute, partner.per_day)]
-            if vid is not None:
-                waits += [
-                    (retry, f"{reason} from one visitor", "visitor")
-                    for retry, reason in self._quota_wait(
-                        db, partner.id, vid, now, self.visitor_per_minute, self.visitor_per_day
-                    )
-                ]
+            taken: builtins.list[str] = []
+            waits: builtins.list[tuple[float, str, str]] = []
+            for scope, subject, scope_vid, per_minute, per_day, whose in scopes:
+                if not counters.take(db, COUNTERS, subject, day, per_day):
+                    waits.append((day + DAY_S - now, f"{per_day} requests per day{whose}", scope))
+                    continue
+                taken.append(subject)
+                wait = self._minute_wait(db, partner.id, scope_vid, now, per_minute)
+                if wait is not None:
+                    waits.append((wait, f"{per_minute} requests per minute{whose}", scope))
             if waits:
+                for subject in taken:
+                    counters.give_back(db, COUNTERS, subject, day)
                 retry, reason, scope = max(waits)
                 self._count_refusal(db, partner.id, 429, f"quota-{scope}", now)
                 return Admission(False, 0, max(1, math.ceil(retry)), reason, scope)
-            cur = db.execute(
-                "INSERT INTO requests (partner_id, ts, admitted, origin, visitor) VALUES (?, ?, 1, ?, ?)",
-                (partner.id, now, origin, vid),
-            )
-            request_id = int(cur.lastrowid or 0)
-        return Admission(True, request_id)
+            request_id = db.execute(
+                text(
+                    "INSERT INTO requests (partner_id, ts, admitted, origin, visitor)"
+                    " VALUES (:partner_id, :ts, 1, :origin, :visitor) RETURNING id"
+                ),
+                {"partner_id": partner.id, "ts": now, "origin": origin, "visitor": vid},
+            ).scalar_one()
+        return Admission(True, int(request_id))
 
     @staticmethod
-    def _quota_wait(
-        db: sqlite3.Connection, partner_id: str, vid: str | None, now: float, per_minute: int, per_day: int
-    ) -> builtins.list[tuple[float, str]]:
-        """[(seconds until there is room, which limit)] when the quota is used up; [] when not."""
-        day_start = math.floor(now / DAY_S) * DAY_S
-        where = "partner_id = ? AND admitted = 1" + (" AND visitor = ?" if vid is not None else "")
-        args: tuple[str, ...] = (partner_id,) if vid is None else (partner_id, vid)
-        today = db.execute(f"SELECT COUNT(*) FROM requests WHERE {where} AND ts >= ?", (*args, day_start)).fetchone()[0]
-        if today >= per_day:
-            return [(day_start + DAY_S - now, f"{per_day} requests per day")]
+    def _minute_wait(db: Connection, partner_id: str, vid: str | None, now: float, per_minute: int) -> float | None:
+        """Seconds until the sliding 60-second window has room; None when it has."""
+        where = "partner_id = :partner_id AND admitted = 1" + (" AND visitor = :vid" if vid is not None else "")
         recent = [
-            r[0]
+            float(r[0])
             for r in db.execute(
-                f"SELECT ts FROM requests WHERE {where} AND ts > ? ORDER BY ts", (*args, now - WINDOW_S)
+                text(f"SELECT ts FROM requests WHERE {where} AND ts > :since ORDER BY ts"),
+                {"partner_id": partner_id, "vid": vid, "since": now - WINDOW_S}
+                if vid is not None
+                else {"partner_id": partner_id, "since": now - WINDOW_S},
             )
         ]
         if len(recent) >= per_minute:
             # The window frees a slot when the oldest request that keeps it full leaves it.
-            oldest = recent[len(recent) - per_minute]
-            return [(oldest + WINDOW_S - now, f"{per_minute} requests per minute")]
-        return []
+            return recent[len(recent) - per_minute] + WINDOW_S - now
+        return None
 
     def finish(self, request_id: int, status: int, latency_ms: float) -> None:
         if not request_id:
             return
-        with self._tx() as db:
+        with self.db.write() as db:
             db.execute(
-                "UPDATE requests SET status = ?, latency_ms = ? WHERE id = ?",
-                (status, round(latency_ms, 1), request_id),
+                text("UPDATE requests SET status = :status, latency_ms = :ms WHERE id = :id"),
+                {"status": status, "ms": round(latency_ms, 1), "id": request_id},
             )
 
     def log_refusal(self, partner_id: str, status: int, reason: str) -> None:
@@ -610,35 +587,45 @@ class PartnerStore:
         `origin`, `body`; anything else is counted as `other`): nothing of the request is kept.
         """
         now = self.clock()
-        with self._tx() as db:
+        with self.db.write() as db:
             self._prune(db, now)
             self._count_refusal(db, partner_id, status, reason, now)
 
     @staticmethod
-    def _count_refusal(db: sqlite3.Connection, partner_id: str, status: int, reason: str, now: float) -> None:
+    def _count_refusal(db: Connection, partner_id: str, status: int, reason: str, now: float) -> None:
         db.execute(
-            "INSERT INTO refusals (day, partner_id, status, reason, count, last) VALUES (?, ?, ?, ?, 1, ?)"
-            " ON CONFLICT (day, partner_id, status, reason) DO UPDATE SET count = count + 1, last = excluded.last",
-            (int(now // DAY_S) * int(DAY_S), partner_id, status, reason if _REASON.match(reason) else "other", now),
+            text(
+                "INSERT INTO refusals (day, partner_id, status, reason, count, last)"
+                " VALUES (:day, :partner_id, :status, :reason, 1, :now)"
+                " ON CONFLICT (day, partner_id, status, reason)"
+                " DO UPDATE SET count = refusals.count + 1, last = excluded.last"
+            ),
+            {
+                "day": counters.day_of(now), "partner_id": partner_id, "status": status,
+                "reason": reason if _REASON.match(reason) else "other", "now": now,
+            },
         )
 
     # --------------------------------------------------------------- retention
 
     def prune(self) -> tuple[int, int]:
         """Delete usage records older than `retention_days`; (requests, refusal counters) deleted."""
-        with self._tx() as db:
+        with self.db.write() as db:
             self._pruned = -math.inf
             return self._prune(db, self.clock())
 
-    def _prune(self, db: sqlite3.Connection, now: float) -> tuple[int, int]:
+    def _prune(self, db: Connection, now: float) -> tuple[int, int]:
         if now - self._pruned < PRUNE_EVERY_S:
             return 0, 0
         self._pruned = now
         cutoff = now - self.retention_days * DAY_S
-        requests = db.execute("DELETE FROM requests WHERE ts < ?", (cutoff,)).rowcount
+        requests = db.execute(text("DELETE FROM requests WHERE ts < :cutoff"), {"cutoff": cutoff}).rowcount
         # A day's counter goes once the whole day is older than the cutoff.
-        refusals = db.execute("DELETE FROM refusals WHERE day + ? <= ?", (DAY_S, cutoff)).rowcount
-        return requests, refusals
+        refusals = db.execute(
+            text("DELETE FROM refusals WHERE day <= :last"), {"last": math.floor(cutoff - DAY_S)}
+        ).rowcount
+        counters.prune(db, COUNTERS, counters.day_of(now) - counters.DAY_S)  # quotas need today only
+        return int(requests or 0), int(refusals or 0)
 
     # ------------------------------------------------------------------- usage
 
@@ -647,18 +634,20 @@ class PartnerStore:
         since = since if since is not None else 0.0
         day_start = math.floor(self.clock() / DAY_S) * DAY_S
         rows: builtins.list[UsageRow] = []
-        since_day = math.floor(since / DAY_S) * DAY_S  # refusals are counted per day
+        since_day = counters.day_of(since)  # refusals are counted per day (an integer column)
         for p in self.list():
-            reqs = self._query(
-                "SELECT ts, admitted, status, latency_ms FROM requests WHERE partner_id = ? AND ts >= ?",
-                (p.id, since),
+            reqs = self._rows(
+                "SELECT ts, admitted, status, latency_ms FROM requests WHERE partner_id = :id AND ts >= :since",
+                id=p.id,
+                since=since,
             )
             counted = {
                 int(r["status"]): (int(r["n"]), float(r["last"]))
-                for r in self._query(
+                for r in self._rows(
                     "SELECT status, SUM(count) AS n, MAX(last) AS last FROM refusals"
-                    " WHERE partner_id = ? AND day >= ? GROUP BY status",
-                    (p.id, since_day),
+                    " WHERE partner_id = :id AND day >= :day GROUP BY status",
+                    id=p.id,
+                    day=since_day,
                 )
             }
             by_status = Counter(r["status"] for r in reqs)
@@ -674,10 +663,11 @@ class PartnerStore:
             refused = by_status[403]
             limited = by_status[429]
             in_flight = by_status[None]
-            today = self._query(
-                "SELECT COUNT(*) FROM requests WHERE partner_id = ? AND admitted = 1 AND ts >= ?",
-                (p.id, day_start),
-            )[0][0]
+            today = self._rows(
+                "SELECT COUNT(*) AS n FROM requests WHERE partner_id = :id AND admitted = 1 AND ts >= :since",
+                id=p.id,
+                since=day_start,
+            )[0]["n"]
             rows.append(
                 UsageRow(
                     partner_id=p.id,

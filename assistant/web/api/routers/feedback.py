@@ -55,7 +55,10 @@ def get_feedback(app: FastAPI) -> FeedbackStore:
             store = getattr(state, "feedback", None)
             if store is None:
                 assistant: Assistant = state.assistant
-                store = FeedbackStore.from_settings(assistant.settings)
+                databases = getattr(state, "databases", None)  # the factory's; else the store's own
+                store = FeedbackStore.from_settings(
+                    assistant.settings, databases.feedback if databases is not None else None
+                )
                 state.feedback = store
     return store
 

@@ -71,7 +71,10 @@ def get_partners(request: Request) -> PartnerStore:
             store = getattr(state, "partners", None)
             if store is None:
                 assistant: Assistant = state.assistant
-                store = PartnerStore.from_settings(assistant.settings)
+                databases = getattr(state, "databases", None)  # the factory's; else the store's own
+                store = PartnerStore.from_settings(
+                    assistant.settings, databases.partners if databases is not None else None
+                )
                 state.partners = store
     return store
 

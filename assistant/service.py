@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +32,7 @@ from assistant.pipeline.chunking import ChunkerConfig, tiktoken_or
 from assistant.pipeline.corpus import CorpusError
 from assistant.pipeline.domain import load_domain
 from assistant.pipeline.embedding import Embedder, USEEmbedder
-from assistant.pipeline.index import IndexProblem, ingest, load_snapshot, store_factory_for
+from assistant.pipeline.index import IndexProblem, ingest, load_snapshot, state_for, store_factory_for
 from assistant.pipeline.prompts import load_prompts
 from assistant.pipeline.retrieve import Filters, HybridRetriever
 from assistant.pipeline.translation import (
@@ -103,6 +104,13 @@ class Assistant:
         self._open_store = store_factory_for(
             settings.index_dir, settings.chroma_host, settings.chroma_port
         )
+        # The manifest and documents: the index folder, or the Chroma server (replicas).
+        self.index_state = state_for(
+            settings.index_dir, settings.chroma_host, settings.chroma_port, settings.chroma_prefix
+        )
+        self._loaded_version: str | None = None  # the index version being served
+        self._failed: tuple[str | None, float] = (None, 0.0)  # a version that did not load, when
+        self._reload_lock = threading.Lock()  # one reload at a time: the newest wins
         self._engine: AnswerEngine | None = None
         self._index_error: str | None = None
         self._centers = DirectoryCache()
@@ -127,9 +135,26 @@ class Assistant:
 
     def reload(self) -> None:
         """(Re)load the index named by the manifest; keep serving the old one on failure."""
+        with self._reload_lock:
+            self._reload()
+
+    def refresh_if_changed(self) -> bool:
+        """Reload when the index version changed (another replica's ingest, upload or delete,
+        or `assistant ingest`); what the poller calls. True when it reloaded."""
+        version = self.index_state.version()
+        if version == self._loaded_version:
+            return False
+        failed, when = self._failed
+        if version == failed and time.monotonic() - when < 60:
+            return False  # a version that did not load is tried again once a minute
+        self.reload()
+        return True
+
+    def _reload(self) -> None:
         try:
-            snapshot = load_snapshot(self.settings.index_dir, self._open_store, self.embedder)
+            snapshot = load_snapshot(self.settings.index_dir, self._open_store, self.embedder, self.index_state)
         except IndexProblem as exc:
+            self._failed = (self._safe_version(), time.monotonic())
             with self._lock:
                 if self._engine is None:
                     # Shown to anyone (/readyz, the widget's 503): no server paths.
@@ -150,6 +175,13 @@ class Assistant:
         with self._lock:
             self._engine = engine
             self._index_error = None
+            self._loaded_version = snapshot.version
+
+    def _safe_version(self) -> str | None:
+        try:
+            return self.index_state.version()
+        except Exception:
+            return None
 
     def reindex(self) -> dict[str, Any]:
         """Bring the index up to date with the corpus (like `assistant ingest`), then serve it.
@@ -165,6 +197,7 @@ class Assistant:
                 self.embedder,
                 store_factory_for(s.index_dir, s.chroma_host, s.chroma_port),
                 chunker_config(s),
+                state=self.index_state,
             )
         except CorpusError as exc:
             raise CorpusError(f"The corpus cannot be indexed: {exc}") from exc
@@ -277,8 +310,7 @@ class Assistant:
         name = entry.get("original")
         if not isinstance(name, str) or not _ORIGINAL_NAME.fullmatch(name):
             return None
-        path = self.settings.index_dir / name
-        return path if path.is_file() else None
+        return self.index_state.original(name)  # with a Chroma server: fetched once, then cached
 
     # ------------------------------------------------------------------ library
 

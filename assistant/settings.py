@@ -208,3 +208,35 @@ class Settings(BaseSettings):
     @property
     def log_style(self) -> Literal["text", "json"]:
         return self.log_format or ("text" if self.env == "development" else "json")
+
+    # --- replicas ----------------------------------------------------------------------
+    # With CHROMA_HOST set, the manifest, cleaned documents and originals live on the
+    # Chroma server too, in collections `<prefix>_meta` and `<prefix>_docs` (one prefix per
+    # deployment sharing a server), so every replica serves the same index.
+    chroma_prefix: str = Field(
+        "assistant", alias="ASSISTANT_CHROMA_PREFIX", pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{1,40}$"
+    )
+    # Seconds between checks of the index version; a replica reloads when it changed
+    # (an ingest, upload or delete through another replica, or `assistant ingest`). 0 = off.
+    index_poll: float = Field(5.0, alias="ASSISTANT_INDEX_POLL", ge=0)
+    # `assistant model-server`: where it listens, and the Bearer key it requires (unset = open).
+    model_server_host: str = Field("127.0.0.1", alias="ASSISTANT_MODEL_SERVER_HOST")
+    model_server_port: int = Field(8002, alias="ASSISTANT_MODEL_SERVER_PORT", ge=1, le=65535)
+    model_server_key: SecretStr | None = Field(None, alias="ASSISTANT_MODEL_SERVER_KEY", repr=False)
+
+    @field_validator("model_server_key", mode="before")
+    @classmethod
+    def _replicas_empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    # --- database ----------------------------------------------------------------------
+    # Partners, quotas, usage and feedback. Unset = SQLite files in ASSISTANT_STATE_DIR
+    # (partners.db, feedback.db), migrated automatically. A PostgreSQL URL
+    # (postgresql+pg8000://USER:PASSWORD@HOST:5432/NAME, or postgresql+psycopg://… with psycopg
+    # installed) = one database shared by every server process, migrated by `assistant db upgrade`.
+    database_url: SecretStr | None = Field(None, alias="ASSISTANT_DATABASE_URL", repr=False)
+
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _database_empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import click
 
 from assistant.cli.context import Context
+from assistant.cli.db import db_cli
 from assistant.cli.feedback import feedback_cli
 from assistant.cli.partners import partners_cli
 
@@ -71,7 +72,7 @@ def ingest(ctx: Context, rebuild: bool, rebuild_if_needed: bool, quiet: bool) ->
     from assistant.centers.load import verify_corpus_directory
     from assistant.centers.model import DirectoryError
     from assistant.pipeline.embedding import USEEmbedder
-    from assistant.pipeline.index import IndexMismatch, store_factory_for
+    from assistant.pipeline.index import IndexMismatch, state_for, store_factory_for
     from assistant.pipeline.index import ingest as run_ingest
     from assistant.service import chunker_config
 
@@ -87,6 +88,7 @@ def ingest(ctx: Context, rebuild: bool, rebuild_if_needed: bool, quiet: bool) ->
             rebuild=rebuild,
             progress=not quiet,
             log=(lambda m: None) if quiet else (lambda m: click.echo(m, err=True)),
+            state=state_for(s.index_dir, s.chroma_host, s.chroma_port, s.chroma_prefix),
         )
 
     # The centers directory's quotes must all be in the documents before anything changes.
@@ -213,24 +215,48 @@ def serve(ctx: Context, host: str | None, port: int | None) -> None:
     )
 
 
+@main.command("model-server")
+@click.option("--host", default=None, help="Default: ASSISTANT_MODEL_SERVER_HOST (127.0.0.1).")
+@click.option("--port", default=None, type=click.IntRange(1, 65535), help="Default: ASSISTANT_MODEL_SERVER_PORT (8002).")
+@click.option(
+    "--upstream",
+    default=None,
+    metavar="URL",
+    help="Front this OpenAI-compatible server (…/v1; key: OPENAI_API_KEY) instead of starting the bundled model.",
+)
+@pass_ctx
+@_fail_cleanly
+def model_server(ctx: Context, host: str | None, port: int | None, upstream: str | None) -> None:
+    """Serve the chat model on its own, behind the bounded queue, for several replicas
+    (they set ASSISTANT_LLM=openai OPENAI_BASE_URL=http://HOST:PORT/v1)."""
+    from assistant.llm.proxy import serve_model
+    from assistant.telemetry import logs
+
+    s = ctx.settings
+    logs.configure(s.log_style)
+    serve_model(s, host=host or s.model_server_host, port=port or s.model_server_port, upstream=upstream)
+
+
 @main.command()
 @pass_ctx
 @_fail_cleanly
 def status(ctx: Context) -> None:
     """Say whether the index matches the corpus and settings."""
     from assistant.pipeline.embedding import USEEmbedder
-    from assistant.pipeline.index import index_status, store_factory_for
+    from assistant.pipeline.index import index_status, state_for, store_factory_for
     from assistant.service import chunker_config
 
     s = ctx.settings
+    state = state_for(s.index_dir, s.chroma_host, s.chroma_port, s.chroma_prefix)
     st = index_status(
         s.document_folders,
         s.index_dir,
         USEEmbedder.name,
         chunker_config(s),
         store_factory_for(s.index_dir, s.chroma_host, s.chroma_port),
+        state=state,
     )
-    click.echo(f"index {s.index_dir}: {st.why}")
+    click.echo(f"index {state.where}: {st.why}")
     _echo_skipped([k.as_dict() for k in st.skipped])
     sys.exit(0 if st.current else 3)
 
@@ -351,6 +377,7 @@ def _assistant(ctx: Context, *, with_model: bool):  # type: ignore[no-untyped-de
 
 main.add_command(partners_cli)
 main.add_command(feedback_cli)
+main.add_command(db_cli)
 
 
 if __name__ == "__main__":

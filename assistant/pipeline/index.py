@@ -1,6 +1,7 @@
 """Stage 4, index: build and update the Chroma index incrementally and crash-safely.
 
-Layout of the index folder:
+Layout of the index folder (`state.FolderState`; with a Chroma server the same records
+live on the server, `state.ChromaState`, and the folder is a cache):
 
 - `manifest.json` — the one source of truth for readers: embedding model, chunker
   settings, the Chroma collection, and for each document its content hash, the file
@@ -14,59 +15,55 @@ An ingest adds new chunks first, then swaps the manifest, then deletes what is s
 A crash at any point leaves the previous manifest in force, and everything it names is
 still in the store; leftovers are never served (readers only use manifest ids) and the
 next ingest reuses or removes them. Chunk ids are content hashes, so an unchanged chunk
-is never embedded twice.
+is never embedded twice. The manifest's version (`IndexState.version`) changes with it:
+replicas poll it and reload.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
-import hashlib
 import json
-import os
-import shutil
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assistant.errors import Unavailable
 from assistant.pipeline.chunking import ChunkerConfig, chunk_document, embedding_text
 from assistant.pipeline.corpus import Folders, Skipped, document_hash, folder_list, scan_corpus
 from assistant.pipeline.embedding import Embedder
 from assistant.pipeline.keyword import tokenize
+from assistant.pipeline.state import (  # re-exported: the index's errors and lock live there
+    MANIFEST,
+    FolderState,
+    IndexBusy,
+    IndexCorrupt,
+    IndexMismatch,
+    IndexMissing,
+    IndexProblem,
+    IndexState,
+    ingest_lock,
+    state_for,
+)
 from assistant.pipeline.store import ChromaStore, StoreError, VectorStore
 from assistant.types import Chunk, Document
 
-MANIFEST = "manifest.json"
-COLLECTIONS = "collections.json"  # every collection this folder created and not yet dropped
-ORIGINALS = "originals"
 FORMAT = 1
 
 StoreFactory = Callable[[str], VectorStore]
-
-
-class IndexProblem(Unavailable):
-    """Base for index problems; the message always names the command that fixes it."""
-
-
-class IndexMissing(IndexProblem):
-    pass
-
-
-class IndexMismatch(IndexProblem):
-    pass
-
-
-class IndexBusy(IndexProblem):
-    pass
-
-
-class IndexCorrupt(IndexProblem):
-    pass
+__all__ = [
+    "MANIFEST",
+    "IndexBusy",
+    "IndexCorrupt",
+    "IndexMismatch",
+    "IndexMissing",
+    "IndexProblem",
+    "IndexState",
+    "ingest_lock",
+    "state_for",
+]
 
 
 @dataclass
@@ -117,33 +114,31 @@ def store_factory_for(index_dir: Path, chroma_host: str | None, chroma_port: int
 # ----------------------------------------------------------------------------- manifest
 
 
-def read_manifest(index_dir: Path) -> Manifest | None:
-    path = index_dir / MANIFEST
-    if not path.exists():
-        return None
+def read_manifest(index_dir: Path | IndexState) -> Manifest | None:
+    """The manifest in an index folder (or an `IndexState`), None when there is none."""
+    return _read_stamped(index_dir)[0]
+
+
+def _read_stamped(where: Path | IndexState) -> tuple[Manifest | None, str | None]:
+    state = FolderState(where) if isinstance(where, Path) else where
     try:
-        data = json.loads(path.read_text("utf-8"))
-        return Manifest(**data)
+        stamped = state.read_manifest()
+        if stamped is None:
+            return None, None
+        return Manifest(**json.loads(stamped.text)), stamped.version
+    except StoreError as exc:
+        raise IndexCorrupt(str(exc)) from exc
     except (OSError, ValueError, TypeError) as exc:
+        name = f"{state.where}/{MANIFEST}" if isinstance(state, FolderState) else f"on {state.where}"
         raise IndexCorrupt(
-            f"The index manifest {path} is unreadable ({exc}). "
+            f"The index manifest {name} is unreadable ({exc}). "
             "Rebuild the index with `assistant ingest --rebuild`."
         ) from exc
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    with contextlib.suppress(OSError):  # make the rename itself durable
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+    except Exception as exc:  # the Chroma server's own errors: unreachable means unusable
+        raise IndexCorrupt(
+            f"The index manifest on {state.where} could not be read ({type(exc).__name__}: "
+            f"{str(exc)[:200]}). Check that the Chroma server is up."
+        ) from exc
 
 
 def _check_compatible(manifest: Manifest, embedder: Embedder, config: ChunkerConfig) -> None:
@@ -164,30 +159,6 @@ def _check_compatible(manifest: Manifest, embedder: Embedder, config: ChunkerCon
         )
 
 
-@contextlib.contextmanager
-def ingest_lock(index_dir: Path) -> Iterator[None]:
-    index_dir.mkdir(parents=True, exist_ok=True)
-    lock_path = index_dir / ".ingest.lock"
-    fh = open(lock_path, "a+")  # noqa: SIM115 - held for the duration of the ingest
-    try:
-        try:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            fh.seek(0)
-            holder = fh.read().strip() or "another process"
-            raise IndexBusy(
-                f"Another ingest is running on {index_dir} ({holder}). "
-                "Wait for it to finish, then run `assistant ingest` again."
-            ) from exc
-        fh.seek(0)
-        fh.truncate()
-        fh.write(f"pid {os.getpid()}")
-        fh.flush()
-        yield
-    finally:
-        fh.close()
-
-
 # ------------------------------------------------------------------------------- ingest
 
 
@@ -201,9 +172,13 @@ def ingest(
     rebuild: bool = False,
     progress: bool = False,
     log: Callable[[str], None] = lambda _msg: None,
+    state: IndexState | None = None,
 ) -> IngestReport:
     """Bring the index in `index_dir` up to date with the documents in `corpus_dir` (a
-    folder, or several indexed together: the corpus and the uploads' library)."""
+    folder, or several indexed together: the corpus and the uploads' library).
+
+    `state` keeps the manifest and documents (default: the folder itself)."""
+    state = state or FolderState(index_dir)
     started = time.perf_counter()
     # Files that cannot be read are skipped (and reported); only a missing folder raises.
     scan = scan_corpus(corpus_dir, progress=progress)
@@ -211,15 +186,19 @@ def ingest(
     skipped = [s.as_dict() for s in scan.skipped]  # the caller reports them (IngestReport)
     if not docs:
         raise IndexMissing(_nothing_to_index(folder_list(corpus_dir)[0], scan.skipped))
-    with ingest_lock(index_dir):
-        old = None if rebuild else _readable_manifest(index_dir)
+    with state.lock():
+        base = state.version()  # the commit refuses to replace any other version
+        old = None if rebuild else _readable_manifest(state)
+        # Shared by replicas: the collection they may still be serving from (a rebuild's
+        # predecessor) is dropped by the next ingest, once they have reloaded.
+        serving = _readable_manifest(state) if rebuild and state.shared else None
         if old is not None:
             _check_compatible(old, embedder, config)
         if old is None:
             collection = f"chunks_{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}_{uuid.uuid4().hex[:6]}"
             # Recorded before it is created: if this ingest is killed, the next one that
             # finishes drops the half-filled collection instead of leaving it on disk.
-            _remember_collection(index_dir, collection)
+            state.set_known_collections(state.known_collections() | {collection})
         else:
             collection = old.collection
         store = open_store(collection)
@@ -240,17 +219,16 @@ def ingest(
         to_add = [cid for cid in wanted if cid not in existing]
         _embed_and_store(store, embedder, [wanted[cid] for cid in to_add], progress)
 
-        docs_dir = index_dir / "docs"
-        docs_dir.mkdir(parents=True, exist_ok=True)
+        stored_docs = state.stored_docs()
         entries: dict[str, dict[str, Any]] = {}
         for doc in docs:
             digest = hashes[doc.doc_id]
-            doc_file = docs_dir / f"{digest}.json"
-            if not doc_file.exists():
-                _write_atomic(doc_file, json.dumps(asdict(doc), ensure_ascii=False))
+            doc_file = f"docs/{digest}.json"
+            if doc_file not in stored_docs:
+                state.write_doc(doc_file, json.dumps(asdict(doc), ensure_ascii=False))
             chunk_ids = kept.get(doc.doc_id) or [c.chunk_id for c in planned[doc.doc_id][1]]
-            entries[doc.doc_id] = {"hash": digest, "file": f"docs/{digest}.json", "chunks": chunk_ids}
-            original = _keep_original(scan.paths.get(doc.doc_id), index_dir)
+            entries[doc.doc_id] = {"hash": digest, "file": doc_file, "chunks": chunk_ids}
+            original = state.keep_original(scan.paths.get(doc.doc_id))
             if original:
                 entries[doc.doc_id]["original"] = original
         all_ids = {cid for e in entries.values() for cid in e["chunks"]}
@@ -265,21 +243,17 @@ def ingest(
             updated_at=now,
             skipped=skipped,
         )
-        _write_atomic(index_dir / MANIFEST, json.dumps(asdict(manifest), ensure_ascii=False, indent=1))
+        # The commit point: the new manifest and its version, in one write.
+        state.write_manifest(json.dumps(asdict(manifest), ensure_ascii=False, indent=1), expect=base)
 
         # Only now is it safe to remove what the new manifest no longer names.
         stale = sorted(existing - all_ids)
         if stale:
             store.delete(stale)
-        _drop_other_collections(index_dir, open_store, keep=collection)
-        referenced = {e["file"].split("/", 1)[1] for e in entries.values()}
-        for f in docs_dir.glob("*.json"):
-            if f.name not in referenced:
-                f.unlink(missing_ok=True)
-        kept_originals = {e["original"].split("/", 1)[1] for e in entries.values() if e.get("original")}
-        for f in (index_dir / ORIGINALS).glob("*"):
-            if f.name not in kept_originals:
-                f.unlink(missing_ok=True)
+        spare = {serving.collection} if serving is not None else set()
+        _drop_other_collections(state, open_store, keep=collection, spare=spare)
+        state.prune_docs({e["file"] for e in entries.values()})
+        state.prune_originals({e["original"] for e in entries.values() if e.get("original")})
         return IngestReport(
             documents=len(docs),
             chunks=len(all_ids),
@@ -304,68 +278,26 @@ def _nothing_to_index(corpus_dir: Path, skipped: list[Skipped]) -> str:
     return f"No readable documents in {corpus_dir}; nothing to index. Skipped: {reasons}"
 
 
-def _keep_original(source: Path | None, index_dir: Path) -> str | None:
-    """Copy a PDF/DOCX/HTML original to `originals/<content-hash><suffix>`; its manifest name."""
-    from assistant.pipeline.formats import ORIGINAL_SUFFIXES
-
-    if source is None:
-        return None
-    suffix = source.suffix.lower()
-    if suffix not in ORIGINAL_SUFFIXES:
-        return None
-    h = hashlib.sha256()
+def _readable_manifest(state: IndexState) -> Manifest | None:
     try:
-        with source.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-    except OSError:
-        return None  # gone since it was read: the text is indexed, the original is not kept
-    name = f"{h.hexdigest()}{suffix}"
-    target = index_dir / ORIGINALS / name
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{name}.{uuid.uuid4().hex}.tmp")
-        try:
-            shutil.copyfile(source, tmp)
-            os.replace(tmp, target)
-        except OSError:
-            tmp.unlink(missing_ok=True)
-            return None
-    return f"{ORIGINALS}/{name}"
-
-
-def _readable_manifest(index_dir: Path) -> Manifest | None:
-    try:
-        return read_manifest(index_dir)
+        return read_manifest(state)
     except IndexCorrupt:
         # A broken manifest cannot be trusted for an incremental update: start afresh.
         return None
 
 
-def _known_collections(index_dir: Path) -> set[str]:
-    try:
-        known = json.loads((index_dir / COLLECTIONS).read_text("utf-8"))
-    except (OSError, ValueError):
-        return set()
-    return {str(name) for name in known} if isinstance(known, list) else set()
-
-
-def _remember_collection(index_dir: Path, name: str) -> None:
-    _write_atomic(index_dir / COLLECTIONS, json.dumps(sorted(_known_collections(index_dir) | {name})))
-
-
 def _drop_other_collections(
-    index_dir: Path, open_store: StoreFactory, *, keep: str
+    state: IndexState, open_store: StoreFactory, *, keep: str, spare: set[str] | None = None
 ) -> None:
-    """After an ingest, remove every collection this index folder created but its manifest
-    no longer names: older rebuilds' and those of a rebuild that was killed half-way."""
-    record = index_dir / COLLECTIONS
-    known = _known_collections(index_dir)
-    known.add(keep)
-    for name in sorted(known - {keep}):
+    """After an ingest, remove every collection this index created but its manifest no
+    longer names: older rebuilds' and those of a rebuild that was killed half-way
+    (except `spare`, kept until the next ingest)."""
+    kept = {keep} | (spare or set())
+    known = state.known_collections() | kept
+    for name in sorted(known - kept):
         with contextlib.suppress(Exception):
             open_store(name).drop()
-    _write_atomic(record, json.dumps([keep]))
+    state.set_known_collections(kept)
 
 
 def chunk_metadata(doc: Document, chunk: Chunk) -> dict[str, Any]:
@@ -421,18 +353,22 @@ class IndexSnapshot:
     chunks: list[Chunk]
     tokens: list[list[str]]
     store: VectorStore
+    version: str | None = None  # the manifest version it was loaded from (IndexState.version)
 
     @property
     def chunk_by_id(self) -> dict[str, int]:
         return {c.chunk_id: i for i, c in enumerate(self.chunks)}
 
 
-def load_snapshot(index_dir: Path, open_store: StoreFactory, embedder: Embedder) -> IndexSnapshot:
+def load_snapshot(
+    index_dir: Path, open_store: StoreFactory, embedder: Embedder, state: IndexState | None = None
+) -> IndexSnapshot:
     """Load the index for serving, or raise an `IndexProblem` that says how to fix it."""
-    manifest = read_manifest(index_dir)
+    state = state or FolderState(index_dir)
+    manifest, version = _read_stamped(state)
     if manifest is None:
         raise IndexMissing(
-            f"No index found in {index_dir}. Build it with `assistant ingest` (or `make run`)."
+            f"No index found in {state.where}. Build it with `assistant ingest` (or `make run`)."
         )
     if manifest.embedding_model != embedder.name:
         raise IndexMismatch(
@@ -441,12 +377,11 @@ def load_snapshot(index_dir: Path, open_store: StoreFactory, embedder: Embedder)
         )
     documents: dict[str, Document] = {}
     for doc_id, entry in manifest.documents.items():
-        path = index_dir / entry["file"]
         try:
-            documents[doc_id] = Document(**json.loads(path.read_text("utf-8")))
-        except (OSError, ValueError, TypeError) as exc:
+            documents[doc_id] = Document(**json.loads(state.read_doc(entry["file"])))
+        except Exception as exc:  # unreadable, or the Chroma server went away: unusable
             raise IndexCorrupt(
-                f"Index file {path} for document {doc_id!r} is missing or unreadable. "
+                f"Index file {entry['file']} ({state.where}) for document {doc_id!r} is missing or unreadable. "
                 "Repair the index with `assistant ingest --rebuild`."
             ) from exc
     try:
@@ -491,7 +426,7 @@ def load_snapshot(index_dir: Path, open_store: StoreFactory, embedder: Embedder)
             )
         )
         tokens.append(str(meta.get("tokens", "")).split())
-    return IndexSnapshot(manifest, documents, chunks, tokens, store)
+    return IndexSnapshot(manifest, documents, chunks, tokens, store, version)
 
 
 @dataclass
@@ -507,6 +442,7 @@ def index_status(
     embedder_name: str,
     config: ChunkerConfig,
     open_store: StoreFactory | None = None,
+    state: IndexState | None = None,
 ) -> IndexStatus:
     """Whether the index matches the corpus and settings, why not, and what is skipped.
 
@@ -515,15 +451,16 @@ def index_status(
     must open and hold every chunk the manifest names, so a damaged `docs/*.json` or
     `chroma.sqlite3` is reported instead of "up to date".
     """
+    state = state or FolderState(index_dir)
     try:
-        manifest = read_manifest(index_dir)
+        manifest = read_manifest(state)
     except IndexCorrupt as exc:
         return IndexStatus(False, str(exc))
     if manifest is None:
         return IndexStatus(False, "no index yet")
     if manifest.embedding_model != embedder_name or manifest.chunker != config.as_dict():
         return IndexStatus(False, "settings changed (needs --rebuild)")
-    damage = _damage(index_dir, manifest, open_store)
+    damage = _damage(state, manifest, open_store)
     if damage:
         return IndexStatus(False, f"{damage} Repair it with `assistant ingest --rebuild`.")
     scan = scan_corpus(corpus_dir)
@@ -534,12 +471,11 @@ def index_status(
     return IndexStatus(True, "up to date", scan.skipped)
 
 
-def _damage(index_dir: Path, manifest: Manifest, open_store: StoreFactory | None) -> str | None:
+def _damage(state: IndexState, manifest: Manifest, open_store: StoreFactory | None) -> str | None:
     """What is broken in the index's files (None: nothing found)."""
     for doc_id, entry in manifest.documents.items():
-        path = index_dir / str(entry.get("file", ""))
         try:
-            doc = Document(**json.loads(path.read_text("utf-8")))
+            doc = Document(**json.loads(state.read_doc(str(entry.get("file", "")))))
         except (OSError, ValueError, TypeError):
             return f"The cleaned text of {doc_id!r} ({entry.get('file')}) is missing or unreadable."
         if document_hash(doc) != entry.get("hash"):

@@ -17,8 +17,10 @@ from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Scope
 
+from assistant.db import Databases
 from assistant.errors import Unavailable, without_paths
 from assistant.partners.origins import request_origin
+from assistant.pipeline.state import VersionPoller
 from assistant.service import Assistant
 from assistant.settings import Settings
 from assistant.warmup import WarmUp
@@ -129,6 +131,15 @@ def check_production(settings: Settings) -> None:
     check_api_keys(settings)
 
 
+def open_databases(settings: Settings) -> Databases:
+    """The databases, checked at start-up: the SQLite default is brought up to date; a
+    PostgreSQL database behind this version's schema stops the start (`SchemaBehind`,
+    naming `assistant db upgrade`)."""
+    databases = Databases.from_settings(settings)
+    databases.prepare()
+    return databases
+
+
 def create_app(
     settings: Settings | None = None,
     assistant: Assistant | None = None,
@@ -140,9 +151,11 @@ def create_app(
     if assistant is None:
         settings = settings or Settings()
         check_production(settings)  # before anything is loaded
+        databases = open_databases(settings)
         assistant = Assistant.from_settings(settings, start_model=False)
     else:
         check_production(assistant.settings)
+        databases = open_databases(assistant.settings)
     docs = assistant.settings.env == "development" or assistant.settings.public_docs
 
     @asynccontextmanager
@@ -158,9 +171,15 @@ def create_app(
         wait = app.state.assistant.settings.warm_start_wait
         if wait > 0:
             await run_in_threadpool(warm.done.wait, wait)
+        # Replicas: reload when the index version changes (an ingest, upload or delete
+        # through another replica; ASSISTANT_INDEX_POLL seconds apart, 0 = off).
+        poller = VersionPoller(app.state.assistant.refresh_if_changed, app.state.assistant.settings.index_poll)
+        poller.start()
         try:
             yield
         finally:
+            poller.stop()
+            app.state.databases.dispose()
             if owned:
                 app.state.assistant.close()
 
@@ -176,6 +195,7 @@ def create_app(
     if docs:
         api_docs.install(app)
     app.state.assistant = assistant
+    app.state.databases = databases  # partners, quotas, usage, feedback (routers/widget, routers/feedback)
     app.include_router(health.router)  # /healthz, /readyz: always open
     # Server-to-server routes: open until ASSISTANT_API_KEYS is set, then Bearer keys.
     for router in (search.router, chat.router, documents.router, centers.router, translate.router):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,9 @@ CORPUS = PROJECT_ROOT / "corpus"
 # The raw captures the committed corpus was cleaned from; see tests/data/raw/README.md.
 SEED = Path(__file__).parent / "data" / "raw"
 CACHE = PROJECT_ROOT / ".cache"
+# Partners, feedback, secrets: a test that does not choose its own state folder gets this
+# one, never the checkout's var/.
+STATE = Path(tempfile.mkdtemp(prefix="tt-test-state-"))
 
 apply_offline_env(CACHE)
 
@@ -26,6 +30,7 @@ def make_settings(**overrides: object) -> Settings:
         "ASSISTANT_CACHE_DIR": CACHE,
         "ASSISTANT_LLM": "extractive",
         "CHROMA_HOST": "",
+        "ASSISTANT_STATE_DIR": STATE,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[arg-type]

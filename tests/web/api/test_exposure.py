@@ -283,7 +283,8 @@ def test_a_broken_index_file_is_named_relative_to_the_index(index_dir: Path, emb
     assert r.status_code == 503
     detail = r.json()["detail"]
     assert str(index_dir) not in r.text
-    assert f"ASSISTANT_INDEX_DIR/docs/{victim.name}" in detail and "--rebuild" in detail
+    # Where to look, relative to the setting that names the folder; never the server's path.
+    assert f"docs/{victim.name}" in detail and "ASSISTANT_INDEX_DIR" in detail and "--rebuild" in detail
 
 
 # -------------------------------------------------------------------- production start

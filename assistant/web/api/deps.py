@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import threading
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 
@@ -38,3 +40,20 @@ def _strip_port(address: str) -> str:
     if sep and port.isdigit() and host.count(":") == 0:
         return host
     return address
+
+
+T = TypeVar("T")
+_state_lock = threading.Lock()
+
+
+def state_once(state: Any, name: str, make: Callable[[], T]) -> T:
+    """`state.<name>` (an app's `app.state`), made by `make()` on first use, once: the stores
+    and throttles that open files or databases only when a route first needs them."""
+    value: T | None = getattr(state, name, None)
+    if value is None:
+        with _state_lock:
+            value = getattr(state, name, None)
+            if value is None:
+                value = make()
+                setattr(state, name, value)
+    return value

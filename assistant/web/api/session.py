@@ -56,6 +56,7 @@ from assistant.partners.store import read_pepper_file
 from assistant.partners.throttle import FailureThrottle, client_subject
 from assistant.settings import Settings
 from assistant.web.api.auth import key_matches
+from assistant.web.api.deps import client_address, state_once
 
 log = logging.getLogger(__name__)
 
@@ -438,21 +439,13 @@ async def _read_form(request: Request) -> _LoginForm:
 
 
 def _throttle(request: Request) -> FailureThrottle:
-    state = request.app.state
-    throttle: FailureThrottle | None = getattr(state, "login_throttle", None)
-    if throttle is None:
-        with _signer_lock:
-            throttle = getattr(state, "login_throttle", None)
-            if throttle is None:
-                settings: Settings = state.assistant.settings
-                throttle = FailureThrottle(settings.login_failures, settings.widget_auth_window)
-                state.login_throttle = throttle
-    return throttle
+    settings: Settings = request.app.state.assistant.settings
+    return state_once(
+        request.app.state, "login_throttle", lambda: FailureThrottle(settings.login_failures, settings.widget_auth_window)
+    )
 
 
 def _client(request: Request) -> str:
-    from assistant.web.api.deps import client_address  # the trusted-proxy rule
-
     return client_subject(client_address(request))
 
 

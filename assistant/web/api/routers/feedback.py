@@ -17,7 +17,6 @@ Every field has a size limit (`assistant.feedback.schemas`): 422 naming the fiel
 from __future__ import annotations
 
 import json
-import threading
 from typing import Literal
 
 from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
@@ -29,9 +28,8 @@ from assistant.feedback.schemas import FeedbackIn, FeedbackList, FeedbackRecord,
 from assistant.feedback.store import FeedbackStore, SinceError, parse_since
 from assistant.partners.origins import request_origin
 from assistant.partners.store import KeyCheck
-from assistant.service import Assistant
 from assistant.web.api.auth import api_key_dependencies
-from assistant.web.api.deps import client_address
+from assistant.web.api.deps import client_address, state_once
 from assistant.web.api.errors import validation_detail
 from assistant.web.api.routers import widget
 from assistant.web.api.routers.admin import require_admin
@@ -43,24 +41,14 @@ WIDGET_FEEDBACK_PATH = "/v1/widget/feedback"
 ADMIN_FEEDBACK_PATH = "/v1/admin/feedback"
 MAX_LIST = 10_000
 
-_store_lock = threading.Lock()
-
-
 def get_feedback(app: FastAPI) -> FeedbackStore:
     """The app's feedback store (`app.state.feedback`), opened from the settings on first use."""
-    state = app.state
-    store: FeedbackStore | None = getattr(state, "feedback", None)
-    if store is None:
-        with _store_lock:
-            store = getattr(state, "feedback", None)
-            if store is None:
-                assistant: Assistant = state.assistant
-                databases = getattr(state, "databases", None)  # the factory's; else the store's own
-                store = FeedbackStore.from_settings(
-                    assistant.settings, databases.feedback if databases is not None else None
-                )
-                state.feedback = store
-    return store
+
+    def make() -> FeedbackStore:
+        databases = getattr(app.state, "databases", None)  # the factory's; else the store's own
+        return FeedbackStore.from_settings(app.state.assistant.settings, databases.feedback if databases is not None else None)
+
+    return state_once(app.state, "feedback", make)
 
 
 def record(app: FastAPI, item: FeedbackIn, source: Source = "ui") -> FeedbackRecord:

@@ -26,7 +26,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import threading
 import time
 from pathlib import Path
 
@@ -41,7 +40,7 @@ from assistant.partners.origins import request_origin
 from assistant.partners.store import KeyCheck, Partner, PartnerStore
 from assistant.pipeline.answer import Turn
 from assistant.service import Assistant
-from assistant.web.api.deps import client_address
+from assistant.web.api.deps import client_address, state_once
 from assistant.web.api.errors import validation_detail
 from assistant.web.api.metrics import widget_rejected
 from assistant.web.api.schemas import ChatRequest, ChatResponse, ErrorBody
@@ -59,24 +58,15 @@ PREFLIGHT_MAX_AGE = "600"
 MAX_BODY_BYTES = 4_000_000  # a message and 50 history turns of Chinese text fit
 NOT_ALLOWED = "This page's origin is not allowed to use the widget with this partner key."
 
-_store_lock = threading.Lock()
-
-
 def get_partners(request: Request) -> PartnerStore:
     """The app's partner store (`app.state.partners`), opened from the settings on first use."""
     state = request.app.state
-    store: PartnerStore | None = getattr(state, "partners", None)
-    if store is None:
-        with _store_lock:
-            store = getattr(state, "partners", None)
-            if store is None:
-                assistant: Assistant = state.assistant
-                databases = getattr(state, "databases", None)  # the factory's; else the store's own
-                store = PartnerStore.from_settings(
-                    assistant.settings, databases.partners if databases is not None else None
-                )
-                state.partners = store
-    return store
+
+    def make() -> PartnerStore:
+        databases = getattr(state, "databases", None)  # the factory's; else the store's own
+        return PartnerStore.from_settings(state.assistant.settings, databases.partners if databases is not None else None)
+
+    return state_once(state, "partners", make)
 
 
 # ---------------------------------------------------------------------- widget.js

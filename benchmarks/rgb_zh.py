@@ -288,6 +288,11 @@ def run_rejection(
 # ----------------------------------------------------------------------------- main
 
 
+def _figure(value: float | None) -> str:
+    """A rate as printed: three decimals (the table would otherwise round 0.867 to 0.9)."""
+    return "–" if value is None else f"{value:.3f}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DATA, help="zh_refine.json (read, never copied).")
@@ -384,14 +389,17 @@ def main() -> None:
             ["figure", "value"],
             [
                 ["answered", answers["asked"]],
-                ["accuracy (any answer entry)", answers["accuracy"]],
-                ["accuracy (all entries, RGB rule)", answers["accuracy_all_entries"]],
+                ["accuracy (any answer entry)", _figure(answers["accuracy"])],
+                ["accuracy (all entries, RGB rule)", _figure(answers["accuracy_all_entries"])],
                 ["grounded answers", answers["grounded"]],
                 [
                     "seconds an answer p50 / max",
                     f"{answers['seconds']['p50'] / 1000:.2f} / {answers['seconds']['max'] / 1000:.2f}",
                 ],
-                ["negative rejection (grounded: false)", f"{rejection['rejected']}/{rejection['asked']}"],
+                [
+                    "negative rejection (grounded: false)",
+                    f"{rejection['rejected']}/{rejection['asked']} = {_figure(rejection['rejection_rate'])}",
+                ],
             ],
         )
     hit5 = retrieval[f"hit@{k}"]

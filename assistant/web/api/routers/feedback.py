@@ -26,10 +26,8 @@ from starlette.concurrency import run_in_threadpool
 
 from assistant.feedback.schemas import FeedbackIn, FeedbackList, FeedbackRecord, FeedbackSaved, Source
 from assistant.feedback.store import FeedbackStore, SinceError, parse_since
-from assistant.partners.origins import request_origin
-from assistant.partners.store import KeyCheck
 from assistant.web.api.auth import api_key_dependencies
-from assistant.web.api.deps import client_address, state_once
+from assistant.web.api.deps import state_once
 from assistant.web.api.errors import validation_detail
 from assistant.web.api.routers import widget
 from assistant.web.api.routers.admin import require_admin
@@ -104,12 +102,7 @@ async def list_feedback(
 router.add_api_route(WIDGET_FEEDBACK_PATH, widget.widget_preflight, methods=["OPTIONS"], include_in_schema=False)
 
 
-def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"detail": detail}, status_code=status, headers={"Vary": "Origin", **(headers or {})})
-
-
-def _cors(origin: str) -> dict[str, str]:
-    return {"Access-Control-Allow-Origin": origin, "Access-Control-Expose-Headers": "Retry-After", "Vary": "Origin"}
+_error = widget.error_response
 
 
 @router.post(
@@ -136,28 +129,10 @@ def _cors(origin: str) -> dict[str, str]:
 async def widget_feedback(request: Request) -> Response:
     """Feedback from the widget on a partner page: partner key and Origin checked as for the chat."""
     partners = widget.get_partners(request)
-    raw = request.headers.get("origin")
-    origin = request_origin(raw)
-    if raw is None or origin is None:
-        return _error(403, "Origin header missing: the widget answers only pages of allowed partner sites.")
-    known = await run_in_threadpool(partners.origin_known, origin)
-    cors = _cors(raw) if known else {}
-    key = request.headers.get(widget.KEY_HEADER, "").strip()
-    if not key:
-        return _error(401, f"{widget.KEY_HEADER} header missing: set data-partner-key on the widget's script tag.", cors)
-    address = client_address(request)
-    check = KeyCheck(None, partners.address_retry_after(address))
-    if not check.retry_after:
-        check = await run_in_threadpool(partners.check_key, key, address)
-    if wait := check.retry_after:
-        return _error(429, f"Too many failed partner key checks; retry in {wait} s.", {**cors, "Retry-After": str(wait)})
-    partner = check.partner
-    if partner is None:
-        return _error(401, "Partner key not valid or revoked; ask the assistant's operator for a key.", cors)
-    if not partner.allows(origin):
-        await run_in_threadpool(partners.log_refusal, partner.id, 403, "origin")
-        return _error(403, widget.NOT_ALLOWED)
-    cors = _cors(raw)
+    caller = await widget.authenticate(request, partners)
+    if isinstance(caller, Response):
+        return caller
+    partner, address, cors = caller.partner, caller.address, caller.cors
     try:
         data = json.loads(await request.body())
         item = FeedbackIn.model_validate(data)

@@ -27,6 +27,7 @@ import hashlib
 import json
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import APIRouter, Request
@@ -105,8 +106,12 @@ def _cors(origin: str) -> dict[str, str]:
     }
 
 
-def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    """A widget route's error: `{"detail"}` with `Vary: Origin` and the CORS headers given."""
     return JSONResponse({"detail": detail}, status_code=status, headers={"Vary": "Origin", **(headers or {})})
+
+
+_error = error_response
 
 
 @router.options(CHAT_PATH, include_in_schema=False)
@@ -130,6 +135,55 @@ async def widget_preflight(request: Request) -> Response:
 
 
 # ---------------------------------------------------------------------------- chat
+
+
+@dataclass(frozen=True)
+class Caller:
+    """A widget request that passed the partner checks: whose, from which page and address,
+    and the CORS headers its answers carry."""
+
+    partner: Partner
+    origin: str
+    address: str
+    cors: dict[str, str]
+
+
+async def authenticate(request: Request, store: PartnerStore) -> Caller | Response:
+    """The partner checks every widget route makes (Origin, `X-Partner-Key`, the failure
+    throttle, the partner's allowed origins), or the error response that refuses it."""
+    raw = request.headers.get("origin")
+    origin = request_origin(raw)
+    if raw is None or origin is None:
+        widget_rejected(request, "origin_missing")
+        return _error(403, "Origin header missing: the widget answers only pages of allowed partner sites.")
+    known = await run_in_threadpool(store.origin_known, origin)
+    cors = _cors(raw) if known else {}
+    key = request.headers.get(KEY_HEADER, "").strip()
+    if not key:
+        widget_rejected(request, "key_missing")
+        return _error(401, f"{KEY_HEADER} header missing: set data-partner-key on the widget's script tag.", cors)
+    address = client_address(request)
+    # A throttled address is answered here, without a thread or a database read.
+    check = KeyCheck(None, store.address_retry_after(address))
+    if not check.retry_after:
+        check = await run_in_threadpool(store.check_key, key, address)
+    if wait := check.retry_after:
+        widget_rejected(request, "throttled")
+        return _error(
+            429,
+            f"Too many failed partner key checks; retry in {wait} s.",
+            {**cors, "Retry-After": str(wait)},
+        )
+    partner = check.partner
+    if partner is None:
+        widget_rejected(request, "key_invalid")
+        return _error(401, "Partner key not valid or revoked; ask the assistant's operator for a key.", cors)
+    if not partner.allows(origin):
+        # Counted per day, not logged with the (attacker-chosen) Origin; the text names no origin.
+        await run_in_threadpool(store.log_refusal, partner.id, 403, "origin")
+        widget_rejected(request, "origin")
+        return _error(403, NOT_ALLOWED)
+    return Caller(partner, origin, address, _cors(raw))
 
 
 @router.post(
@@ -165,39 +219,10 @@ async def widget_chat(request: Request) -> Response:
     """A cited answer for a partner page: `X-Partner-Key` and `Origin` are checked on every request."""
     started = time.perf_counter()
     store = get_partners(request)
-    raw = request.headers.get("origin")
-    origin = request_origin(raw)
-    if raw is None or origin is None:
-        widget_rejected(request, "origin_missing")
-        return _error(403, "Origin header missing: the widget answers only pages of allowed partner sites.")
-    known = await run_in_threadpool(store.origin_known, origin)
-    cors = _cors(raw) if known else {}
-    key = request.headers.get(KEY_HEADER, "").strip()
-    if not key:
-        widget_rejected(request, "key_missing")
-        return _error(401, f"{KEY_HEADER} header missing: set data-partner-key on the widget's script tag.", cors)
-    address = client_address(request)
-    # A throttled address is answered here, without a thread or a database read.
-    check = KeyCheck(None, store.address_retry_after(address))
-    if not check.retry_after:
-        check = await run_in_threadpool(store.check_key, key, address)
-    if wait := check.retry_after:
-        widget_rejected(request, "throttled")
-        return _error(
-            429,
-            f"Too many failed partner key checks; retry in {wait} s.",
-            {**cors, "Retry-After": str(wait)},
-        )
-    partner = check.partner
-    if partner is None:
-        widget_rejected(request, "key_invalid")
-        return _error(401, "Partner key not valid or revoked; ask the assistant's operator for a key.", cors)
-    if not partner.allows(origin):
-        # Counted per day, not logged with the (attacker-chosen) Origin; the text names no origin.
-        await run_in_threadpool(store.log_refusal, partner.id, 403, "origin")
-        widget_rejected(request, "origin")
-        return _error(403, NOT_ALLOWED)
-    cors = _cors(raw)
+    caller = await authenticate(request, store)
+    if isinstance(caller, Response):
+        return caller
+    partner, origin, address, cors = caller.partner, caller.origin, caller.address, caller.cors
     try:
         return await _answer(request, store, partner, origin, address, cors, started)
     except Exception:  # never a bare 500 without CORS headers: the widget could not read it

@@ -72,7 +72,7 @@ test-fast: setup
 	$(BIN)/python -m pytest -m "not slow"
 
 lint: setup
-	$(BIN)/ruff check assistant tests benchmarks
+	$(BIN)/ruff check assistant tests benchmarks deploy
 	$(BIN)/mypy
 
 bench: setup

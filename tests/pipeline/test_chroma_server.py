@@ -3,55 +3,28 @@
 from __future__ import annotations
 
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from assistant.pipeline.index import ingest, load_snapshot, read_manifest, store_factory_for
 from assistant.pipeline.retrieve import HybridRetriever
 from assistant.service import chunker_config
+from deploy.local import chroma, free_port
 from tests.conftest import CORPUS, make_settings
 
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    chroma = Path(sys.executable).parent / "chroma"
-    assert chroma.exists(), "the chroma CLI comes with the chromadb package"
-    port = _free_port()
-    data = tmp_path_factory.mktemp("chroma-server")
-    proc = subprocess.Popen(
-        [str(chroma), "run", "--path", str(data), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    """`chroma run` on a free loopback port (`deploy.local.chroma`); its port."""
+    service = chroma(tmp_path_factory.mktemp("chroma-server"))
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        else:
-            pytest.fail("chroma run did not start within 60 s")
-        yield port
+        yield int(service.url.rsplit(":", 1)[1])
     finally:
-        proc.terminate()
-        proc.wait(10)
+        service.stop()
 
 
 def test_ingest_and_search_through_a_chroma_server(chroma_server: int, tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
@@ -93,4 +66,4 @@ def test_unreachable_chroma_server_is_a_clear_error(tmp_path: Path) -> None:
     from assistant.pipeline.store import ChromaStore, StoreError
 
     with pytest.raises(StoreError, match="CHROMA_HOST"):
-        ChromaStore("x", host="127.0.0.1", port=_free_port())
+        ChromaStore("x", host="127.0.0.1", port=free_port())

@@ -25,10 +25,23 @@ subprocess on a free port, over a temporary index of corpus/ (or `--index DIR`).
    bursts (pooled), and cold p95 / warm p95. Target: zero errors and cold p95 ≤ 3 × warm
    p95 (nothing queues behind lazy initialization). `--cold-only` runs only this.
 
+4. `--replicas`: the deployment topology (`deploy.local`: `chroma run`, PostgreSQL, two
+   `assistant serve` replicas with empty index folders, nginx with deploy/nginx.conf;
+   extractive answers). `--users` users with no think time on `/v1/search` for
+   `--replica-seconds` (default 30) through an nginx fronting one replica, then through
+   the one fronting both, twice each in turn (one, two, one, two): requests/s of each,
+   the ratio two / one, and the CPU seconds each process used (the reason, in figures,
+   where two replicas on a 2-core box cannot double). Then `--users` users with think time
+   on the two-replica nginx for `--seconds`, and replica 2 killed (SIGKILL) half-way:
+   errors are counted by the replica nginx names in `X-Upstream`. Targets: two ≥ 1.4 × one,
+   0 errors on the surviving replica, the killed one's errors ≤ the requests in flight when
+   it died. `--replicas-only` runs only this.
+
     .venv/bin/python benchmarks/load.py [--users 50] [--seconds 60] [--think-min 0.5]
         [--think-max 1.5] [--saturate 0] [--endpoints search,chat] [--index DIR]
         [--local] [--local-only] [--local-chats 8] [--max-queue 4]
         [--cold] [--cold-only] [--warm-bursts 3]
+        [--replicas] [--replicas-only] [--replica-seconds 30]
 
 Prints tables, then one JSON line: {"benchmark": "load", ...}.
 """
@@ -37,6 +50,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import sys
 import time
@@ -45,6 +59,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))  # deploy.local
 
 import common
 from retrieval_latency import QUESTIONS
@@ -52,6 +67,7 @@ from retrieval_latency import QUESTIONS
 TARGET_SEARCH_P95_MS = 200.0
 READY_TIMEOUT_S = 300.0
 TARGET_COLD_RATIO = 3.0
+TARGET_REPLICA_RATIO = 1.4
 
 
 def _body(endpoint: str, question: str) -> dict[str, Any]:
@@ -70,28 +86,54 @@ async def _user(
     rng: random.Random,
     latencies: list[float],
     errors: Counter[str],
+    seen: Seen | None = None,
 ) -> None:
     n = user  # each user starts at a different question
     while time.monotonic() < deadline:
         _, question = QUESTIONS[n % len(QUESTIONS)]
         n += 1
         started = time.perf_counter()
+        upstream = "?"
+        if seen is not None:
+            seen.in_flight += 1
         try:
             r = await client.post(f"{base}/v1/{endpoint}", json=_body(endpoint, question))
             elapsed = time.perf_counter() - started
+            upstream = r.headers.get("x-upstream", "?")
             if r.status_code == 200:
                 latencies.append(elapsed)
             else:
                 errors[f"HTTP {r.status_code}"] += 1
+            status = str(r.status_code)
         except Exception as exc:  # a transport error is an error, not a crash of the benchmark
             errors[type(exc).__name__] += 1
+            status = type(exc).__name__
+        if seen is not None:
+            seen.in_flight -= 1
+            seen.outcomes[(upstream, status)] += 1
         if think[1] > 0 and time.monotonic() < deadline:
             await asyncio.sleep(rng.uniform(*think))
 
 
+class Seen:
+    """What a run with `seen` records: requests in flight now, and (X-Upstream, status) counts."""
+
+    def __init__(self) -> None:
+        self.in_flight = 0
+        self.outcomes: Counter[tuple[str, str]] = Counter()
+
+
 async def _phase(
-    base: str, endpoint: str, users: int, seconds: float, think: tuple[float, float], timeout: float
+    base: str,
+    endpoint: str,
+    users: int,
+    seconds: float,
+    think: tuple[float, float],
+    timeout: float,
+    seen: Seen | None = None,
+    during: Any = None,
 ) -> dict[str, Any]:
+    """`users` users for `seconds`; `during` (a coroutine function) runs alongside them."""
     import httpx
 
     latencies: list[float] = []
@@ -109,10 +151,12 @@ async def _phase(
         for u in range(users):
             tasks.append(
                 asyncio.create_task(
-                    _user(client, base, endpoint, u, deadline, think, random.Random(rng.random()), latencies, errors)
+                    _user(client, base, endpoint, u, deadline, think, random.Random(rng.random()), latencies, errors, seen)
                 )
             )
             await asyncio.sleep(min(1.0, seconds / 10) / users)
+        if during is not None:
+            tasks.append(asyncio.create_task(during()))
         await asyncio.gather(*tasks)
         wall = time.monotonic() - started
     done = len(latencies) + sum(errors.values())
@@ -267,6 +311,88 @@ def run_local(args: argparse.Namespace, index_dir: Path) -> dict[str, Any]:
     }
 
 
+def _cpu_seconds(groups: dict[str, int]) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by each named process group, and by this process."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    used = dict.fromkeys(groups, 0.0)
+    by_group = {pgid: name for name, pgid in groups.items()}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        name = by_group.get(int(fields[2]))  # fields after the name: state, ppid, pgrp, …
+        if name is not None:
+            used[name] += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    me = os.times()
+    used["load client"] = me.user + me.system
+    return used
+
+
+def run_replicas(args: argparse.Namespace) -> dict[str, Any]:
+    """One replica against two behind nginx (same run, alternating), then a replica killed."""
+    from deploy.local import topology
+
+    rounds: list[dict[str, Any]] = []
+    with topology(2, model="none") as top:
+        one = top.proxy_for(top.replicas[:1], "nginx-one")
+        groups = {s.name: s.proc.pid for s in [top.chroma, *top.replicas, top.proxy, one]}
+        for label, proxy in (("one", one), ("two", top.proxy), ("one", one), ("two", top.proxy)):
+            print(f"  {args.users} users, no think time, /v1/search via {label} replica(s), {args.replica_seconds:.0f} s …",
+                  flush=True)
+            before = _cpu_seconds(groups)
+            phase = asyncio.run(_phase(proxy.url, "search", args.users, args.replica_seconds, (0.0, 0.0), args.timeout))
+            after = _cpu_seconds(groups)
+            phase["replicas"] = label
+            phase["cpu_s"] = {k: round(after[k] - before[k], 1) for k in after if after[k] - before[k] >= 0.05}
+            rounds.append(phase)
+
+        seen = Seen()
+        victim = top.replicas[1]
+        killed: dict[str, Any] = {}
+
+        async def kill_half_way() -> None:
+            await asyncio.sleep(args.seconds / 2)
+            killed["in_flight"] = seen.in_flight
+            killed["at_s"] = round(args.seconds / 2, 1)
+            victim.kill()
+
+        print(f"  {args.users} users with think time via two replicas for {args.seconds:.0f} s; "
+              f"{victim.name} killed half-way …", flush=True)
+        kill = asyncio.run(_phase(top.proxy.url, "search", args.users, args.seconds,
+                                  (args.think_min, args.think_max), args.timeout, seen, kill_half_way))
+        victim_address = victim.url.removeprefix("http://")
+        survivor_address = top.replicas[0].url.removeprefix("http://")
+
+    def errors_of(address: str | None) -> int:
+        return sum(n for (up, status), n in seen.outcomes.items()
+                   if status != "200" and (up == address if address else up not in (victim_address, survivor_address)))
+
+    rps = {label: common.median([r["rps"] for r in rounds if r["replicas"] == label]) for label in ("one", "two")}
+    ratio = rps["two"] / rps["one"] if rps["one"] else float("nan")
+    survivor_errors = errors_of(survivor_address) + errors_of(None)
+    victim_errors = errors_of(victim_address)
+    met = ratio >= TARGET_REPLICA_RATIO and survivor_errors == 0 and victim_errors <= killed.get("in_flight", 0)
+    return {
+        "users": args.users,
+        "rounds": rounds,
+        "rps_one": rps["one"],
+        "rps_two": rps["two"],
+        "two_over_one": round(ratio, 2),
+        "cores": os.cpu_count(),
+        "kill": {
+            **kill,
+            "killed_at_s": killed.get("at_s"),
+            "in_flight_when_killed": killed.get("in_flight"),
+            "errors_survivor": survivor_errors,
+            "errors_killed": victim_errors,
+            "outcomes": {f"{'killed' if up == victim_address else 'survivor' if up == survivor_address else up} {st}": n
+                         for (up, st), n in sorted(seen.outcomes.items())},
+        },
+        "target": "target met" if met else "target missed",
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=50)
@@ -285,6 +411,9 @@ def main() -> None:
     parser.add_argument("--cold", action="store_true", help="Also run the cold-start burst on a fresh server.")
     parser.add_argument("--cold-only", action="store_true", help="Only the cold-start burst.")
     parser.add_argument("--warm-bursts", type=int, default=3, help="Warm bursts to compare the cold one with.")
+    parser.add_argument("--replicas", action="store_true", help="Also run one replica against two behind nginx.")
+    parser.add_argument("--replicas-only", action="store_true", help="Only the replicas run.")
+    parser.add_argument("--replica-seconds", type=float, default=30.0, help="Length of each one/two-replica round.")
     args = parser.parse_args()
     args.endpoints = [e.strip() for e in args.endpoints.split(",") if e.strip()]
     if not 1 <= args.users <= 1000 or not 0 < args.seconds <= 600 or args.think_min > args.think_max:
@@ -294,6 +423,29 @@ def main() -> None:
 
     common.setup()
     result: dict[str, Any] = {"benchmark": "load", "loopback": common.LOOPBACK}
+    if args.replicas or args.replicas_only:
+        replicas = run_replicas(args)
+        result["replicas"] = replicas
+        common.print_table(
+            f"/v1/search, {replicas['users']} users, no think time, through nginx (req/s; CPU s per process)",
+            ["replicas", "s", "requests", "req/s", "p50", "p95", "errors", "CPU s"],
+            [
+                [r["replicas"], r["seconds"], r["requests"], r["rps"], r["latency_ms"]["p50"], r["latency_ms"]["p95"],
+                 r["errors"], ", ".join(f"{k} {v}" for k, v in r["cpu_s"].items())]
+                for r in replicas["rounds"]
+            ],
+        )
+        kill = replicas["kill"]
+        print(
+            f"\ntwo / one replicas = {replicas['rps_two']} / {replicas['rps_one']} req/s = {replicas['two_over_one']} "
+            f"(target ≥ {TARGET_REPLICA_RATIO:g}, {replicas['cores']} cores)\n"
+            f"replica killed at {kill['killed_at_s']} s with {kill['in_flight_when_killed']} requests in flight: "
+            f"errors on the killed one {kill['errors_killed']}, on the survivor {kill['errors_survivor']}; "
+            f"outcomes {kill['outcomes']}: {replicas['target']}"
+        )
+        if args.replicas_only:
+            common.emit_json(result)
+            return
     with common.index_dir_for(args.index) as (index_dir, how):
         print(f"index: {how}")
         if args.cold or args.cold_only:

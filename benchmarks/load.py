@@ -27,9 +27,11 @@ subprocess on a free port, over a temporary index of corpus/ (or `--index DIR`).
 
 4. `--replicas`: the deployment topology (`deploy.local`: `chroma run`, PostgreSQL, two
    `assistant serve` replicas with empty index folders, nginx with deploy/nginx.conf;
-   extractive answers). `--users` users with no think time on `/v1/search` for
+   extractive answers). `--users` connections with no think time on `/v1/search` for
    `--replica-seconds` (default 30) through an nginx fronting one replica, then through
-   the one fronting both, twice each in turn (one, two, one, two): requests/s of each,
+   the one fronting both, twice each in turn (one, two, one, two), from wrk (Debian's
+   `wrk`: a C client that leaves the cores to the servers; the httpx client when wrk is
+   not installed, which itself used up to 8 ms of CPU per request here): requests/s of each,
    the ratio two / one, and the CPU seconds each process used (the reason, in figures,
    where two replicas on a 2-core box cannot double). Then `--users` users with think time
    on the two-replica nginx for `--seconds`, and replica 2 killed (SIGKILL) half-way:
@@ -50,8 +52,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
+import re
+import shutil
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -329,6 +335,49 @@ def _cpu_seconds(groups: dict[str, int]) -> dict[str, float]:
     return used
 
 
+def _wrk_phase(wrk: str, base: str, users: int, seconds: float, timeout: float, folder: Path) -> dict[str, Any]:
+    """`users` connections with no think time from wrk (C, one thread), rotating the same
+    questions: a load client that leaves the 2 cores to the servers it measures."""
+    bodies = ", ".join(json.dumps(json.dumps(_body("search", q), ensure_ascii=False), ensure_ascii=False)
+                       for _, q in QUESTIONS)
+    script = folder / "search.lua"
+    script.write_text(
+        'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+        f"local bodies = {{{bodies}}}\nlocal i = 0\n"
+        'request = function()\n  i = i + 1\n  return wrk.format(nil, "/v1/search", nil, bodies[(i % #bodies) + 1])\nend\n',
+        "utf-8",
+    )
+    out = subprocess.run(
+        [wrk, "-t1", f"-c{users}", f"-d{seconds:.0f}s", f"--timeout={timeout:.0f}s", "--latency", "-s", str(script), base],
+        capture_output=True, text=True, timeout=seconds + timeout + 60, check=False,
+    ).stdout
+
+    def number(pattern: str) -> float:
+        found = re.search(pattern, out)
+        return float(found[1]) if found else 0.0
+
+    def ms(label: str) -> float:
+        found = re.search(rf"^\s*{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        if not found:
+            return float("nan")
+        return round(float(found[1]) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[found[2]], 1)
+
+    requests = int(number(r"(\d+) requests in"))
+    errors = int(number(r"Non-2xx or 3xx responses: (\d+)"))
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if socket_errors:
+        errors += sum(int(n) for n in socket_errors.groups())
+    return {
+        "endpoint": "/v1/search",
+        "users": users,
+        "seconds": seconds,
+        "requests": requests,
+        "rps": number(r"Requests/sec:\s+([\d.]+)"),
+        "latency_ms": {"p50": ms("50"), "p95": ms("90"), "p99": ms("99")},  # wrk prints 50/75/90/99: p95 column is p90
+        "errors": errors,
+    }
+
+
 def run_replicas(args: argparse.Namespace) -> dict[str, Any]:
     """One replica against two behind nginx (same run, alternating), then a replica killed."""
     from deploy.local import topology
@@ -337,13 +386,18 @@ def run_replicas(args: argparse.Namespace) -> dict[str, Any]:
     with topology(2, model="none") as top:
         one = top.proxy_for(top.replicas[:1], "nginx-one")
         groups = {s.name: s.proc.pid for s in [top.chroma, *top.replicas, top.proxy, one]}
+        wrk = shutil.which("wrk")
         for label, proxy in (("one", one), ("two", top.proxy), ("one", one), ("two", top.proxy)):
-            print(f"  {args.users} users, no think time, /v1/search via {label} replica(s), {args.replica_seconds:.0f} s …",
-                  flush=True)
+            print(f"  {args.users} users, no think time, /v1/search via {label} replica(s), {args.replica_seconds:.0f} s "
+                  f"({'wrk' if wrk else 'httpx'}) …", flush=True)
             before = _cpu_seconds(groups)
-            phase = asyncio.run(_phase(proxy.url, "search", args.users, args.replica_seconds, (0.0, 0.0), args.timeout))
+            if wrk:
+                phase = _wrk_phase(wrk, proxy.url, args.users, args.replica_seconds, args.timeout, top.root)
+            else:
+                phase = asyncio.run(_phase(proxy.url, "search", args.users, args.replica_seconds, (0.0, 0.0), args.timeout))
             after = _cpu_seconds(groups)
             phase["replicas"] = label
+            phase["client"] = "wrk" if wrk else "httpx"
             phase["cpu_s"] = {k: round(after[k] - before[k], 1) for k in after if after[k] - before[k] >= 0.05}
             rounds.append(phase)
 
@@ -368,7 +422,7 @@ def run_replicas(args: argparse.Namespace) -> dict[str, Any]:
         return sum(n for (up, status), n in seen.outcomes.items()
                    if status != "200" and (up == address if address else up not in (victim_address, survivor_address)))
 
-    rps = {label: common.median([r["rps"] for r in rounds if r["replicas"] == label]) for label in ("one", "two")}
+    rps = {label: round(common.median([r["rps"] for r in rounds if r["replicas"] == label]), 1) for label in ("one", "two")}
     ratio = rps["two"] / rps["one"] if rps["one"] else float("nan")
     survivor_errors = errors_of(survivor_address) + errors_of(None)
     victim_errors = errors_of(victim_address)
@@ -428,9 +482,9 @@ def main() -> None:
         result["replicas"] = replicas
         common.print_table(
             f"/v1/search, {replicas['users']} users, no think time, through nginx (req/s; CPU s per process)",
-            ["replicas", "s", "requests", "req/s", "p50", "p95", "errors", "CPU s"],
+            ["replicas", "client", "s", "requests", "req/s", "p50", "p95 (wrk: p90)", "errors", "CPU s"],
             [
-                [r["replicas"], r["seconds"], r["requests"], r["rps"], r["latency_ms"]["p50"], r["latency_ms"]["p95"],
+                [r["replicas"], r["client"], r["seconds"], r["requests"], r["rps"], r["latency_ms"]["p50"], r["latency_ms"]["p95"],
                  r["errors"], ", ".join(f"{k} {v}" for k, v in r["cpu_s"].items())]
                 for r in replicas["rounds"]
             ],

@@ -21,11 +21,54 @@ _SENTENCE_END = re.compile(
 )
 
 
-@lru_cache(maxsize=1)
-def _t2s():  # type: ignore[no-untyped-def]
-    from opencc import OpenCC
+class _Converter:
+    """OpenCC's conversion, skipping the runs it would leave as they are.
 
-    return OpenCC("t2s")
+    OpenCC (the pure-Python one) splits the text at separators and matches its
+    dictionaries' keys at every position of every run, which is most of an ingest's
+    keyword work. A key can only match where the run holds its first character, so a run
+    holding no key's first character is returned unchanged without the search: the same
+    result, found faster. The first characters come from the dictionaries OpenCC loaded
+    (`_dict_chain_data`, opencc-python-reimplemented's own table); where that is missing,
+    every run is converted.
+    """
+
+    def __init__(self, name: str) -> None:
+        from opencc import OpenCC
+
+        self.cc = OpenCC(name)
+        self.cc.convert("")  # loads the dictionaries
+        self.first: frozenset[str] | None = self._first_characters(getattr(self.cc, "_dict_chain_data", None))
+        self.split = getattr(self.cc, "split_chars_re", None)
+
+    @staticmethod
+    def _first_characters(chain: object) -> frozenset[str] | None:
+        found: set[str] = set()
+        todo = [chain]
+        while todo:
+            item = todo.pop()
+            if isinstance(item, dict):
+                found.update(k[0] for k in item if k)
+            elif isinstance(item, list | tuple):
+                todo.extend(item)
+        return frozenset(found) or None
+
+    def convert(self, text: str) -> str:
+        first, split = self.first, self.split
+        if first is None or split is None:
+            return str(self.cc.convert(text))
+        if first.isdisjoint(text):
+            return text
+        parts = split.split(text)
+        # Even items are runs of text, odd ones the separators between them.
+        return "".join(
+            p if i % 2 or first.isdisjoint(p) else str(self.cc.convert(p)) for i, p in enumerate(parts)
+        )
+
+
+@lru_cache(maxsize=1)
+def _t2s() -> _Converter:
+    return _Converter("t2s")
 
 
 @lru_cache(maxsize=1)
@@ -36,7 +79,7 @@ def _s2t():  # type: ignore[no-untyped-def]
 
 
 def to_simplified(text: str) -> str:
-    return str(_t2s().convert(text))
+    return _t2s().convert(text)
 
 
 def to_traditional(text: str) -> str:

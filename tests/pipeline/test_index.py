@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from assistant.pipeline import index as index_module
 from assistant.pipeline.chunking import ChunkerConfig
 from assistant.pipeline.index import (
     IndexBusy,
@@ -109,7 +110,10 @@ def test_settings_mismatch_names_the_rebuild_flag(index_dir: Path, embedder) -> 
     assert names == {manifest.collection}
 
 
-def test_crash_half_way_keeps_the_previous_index(index_dir: Path, corpus_copy: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_crash_half_way_keeps_the_previous_index(  # type: ignore[no-untyped-def]
+    index_dir: Path, corpus_copy: Path, embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(index_module, "STORE_BATCH", 32)  # some chunks are written before the crash
     manifest_before = (index_dir / "manifest.json").read_text("utf-8")
     for path in corpus_copy.glob("*.md"):  # change every document: many chunks to embed
         path.write_text(path.read_text("utf-8").replace("技术", "技術", 3), "utf-8")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.text import detect_language, normalize, split_sentences
+from assistant.text import detect_language, normalize, split_sentences, to_simplified, to_traditional
 
 
 @pytest.mark.parametrize(
@@ -31,3 +31,21 @@ def test_sentence_spans_are_exact_and_trimmed() -> None:
 
 def test_normalize_folds_script_width_and_case() -> None:
     assert normalize("東盟ＡＢＣ") == "东盟abc"
+
+
+def test_to_simplified_gives_what_opencc_gives() -> None:
+    """The skip of runs with no dictionary key's first character changes no output."""
+    import random
+
+    from opencc import OpenCC
+
+    from assistant.pipeline.corpus import load_corpus
+    from tests.conftest import CORPUS
+
+    reference = OpenCC("t2s")
+    texts = [d.text for d in load_corpus(CORPUS)]
+    texts += [to_traditional(t) for t in texts] + ["", "ASEAN 2023", "乾隆年間的著作", "於是　發現，台灣的後來"]
+    rng = random.Random(3)
+    samples = [t[a : a + rng.randrange(1, 300)] for t in texts if t for a in (rng.randrange(len(t)) for _ in range(50))]
+    for text in texts + samples:
+        assert to_simplified(text) == reference.convert(text), text[:80]

@@ -171,6 +171,7 @@ class Assistant:
             prompt_tokens=self.settings.answer_prompt_tokens,
             count_tokens=tiktoken_or(estimate_tokens, "prompt sizes are"),
             names=self.domain.names,
+            query_translator=self._query_in_chinese if self.settings.query_translation else None,
         )
         with self._lock:
             self._engine = engine
@@ -379,6 +380,15 @@ class Assistant:
         return list(engine.retriever.snapshot.documents) if engine else []
 
     # ------------------------------------------------------------------ translation
+
+    def _query_in_chinese(self, question: str) -> str | None:
+        """`question` in Simplified Chinese, for retrieval; None when no model can say it
+        now (none configured, a full queue, a failure): the question is then searched as is."""
+        try:
+            return self.translate(question, "zh-Hans").translation
+        except (Busy, Unavailable, InvalidInput) as exc:
+            log.info("query translation skipped: %s", exc)
+            return None
 
     def translate(self, text: str, target: str) -> Translation:
         """`text` machine-translated into `target` (`en`, `zh-Hans`, `zh-Hant`), to read a quote.

@@ -52,6 +52,10 @@ class Settings(BaseSettings):
 
     # --- retrieval ----------------------------------------------------------------------
     retrieval_k: int = Field(5, alias="ASSISTANT_K", ge=1, le=50)
+    # An English chat question is also searched in Chinese: the chat model translates it
+    # (one short call, cached) and retrieval looks for the translation and the question.
+    # No effect without a chat model, or on /v1/search. false = no extra model call.
+    query_translation: bool = Field(True, alias="ASSISTANT_QUERY_TRANSLATION")
 
     # --- chat model -------------------------------------------------------------------
     llm: Backend = Field("local", alias="ASSISTANT_LLM")

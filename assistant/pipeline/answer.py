@@ -150,8 +150,10 @@ class AnswerEngine:
         prompt_tokens: int = 700,
         count_tokens: Callable[[str], int] | None = None,
         names: Names | None = None,
+        query_translator: Callable[[str], str | None] | None = None,
     ) -> None:
         self.retriever = retriever
+        self.query_translator = query_translator
         self.chat_model = chat_model
         self.prompts = prompts
         self.kinds = kinds
@@ -191,7 +193,7 @@ class AnswerEngine:
         users = [t.content for t in history if t.role == "user"]
         focus = f"{query} {users[-1]}" if users and self.chat_model is not None else query
         asking = f"{message} (follow-up to: {users[-1]})" if users else message
-        hits = self._retrieve(focus, history)
+        hits = self._retrieve(self.search_text(focus), history)
         yield SourcesEvent(tuple(hits))
         best = max((h.dense_score or 0.0 for h in hits), default=0.0)
         if not hits or best < MIN_RELEVANCE:
@@ -247,6 +249,16 @@ class AnswerEngine:
                 log.warning("question rewrite failed, using the history as is: %s", exc)
         # No model: the previous question carries the subject of the follow-up.
         return f"{users[-1]} {message}"
+
+    def search_text(self, query: str) -> str:
+        """What retrieval looks for: an English question gets its Chinese translation in
+        front (`query_translator`: the chat model's, cached), so Chinese passages are found
+        by Chinese words, not only through the dictionary; the English stays for English
+        documents. Anything else, or no translation, is searched as it is."""
+        if self.query_translator is None or detect_language(query) != "en":
+            return query
+        translated = self.query_translator(query)
+        return f"{translated} {query}" if translated else query
 
     # ---------------------------------------------------------------- evidence
 

@@ -315,3 +315,35 @@ def test_the_quote_shown_for_a_number_holds_that_number(retriever) -> None:  # t
     answer = engine(retriever, model).answer("上合组织成员国科技成果转化基金总规模多少？")
     assert answer.grounded
     assert all("5亿元" in c.quote for c in answer.citations)
+
+
+# ---------------------------------------------------------------------- query translation
+
+SCO_OPENING_EN = "In which district did the SCO platform open its doors?"
+
+
+def test_an_english_question_is_searched_with_its_chinese_translation(retriever) -> None:  # type: ignore[no-untyped-def]
+    asked: list[str] = []
+
+    def translator(question: str) -> str:
+        asked.append(question)
+        return "中国—上海合作组织技术转移中心在哪个区启用"
+
+    translated = engine(retriever, query_translator=translator)
+    assert translated.search_text(SCO_OPENING_EN) == f"中国—上海合作组织技术转移中心在哪个区启用 {SCO_OPENING_EN}"
+    sources = next(e for e in translated.stream(SCO_OPENING_EN) if isinstance(e, SourcesEvent))
+    assert asked and set(asked) == {SCO_OPENING_EN}
+    assert any("市南区正式启用" in h.chunk.text for h in sources.hits), [h.chunk.text[:40] for h in sources.hits]
+
+
+def test_chinese_questions_and_failed_translations_are_searched_as_they_are(retriever) -> None:  # type: ignore[no-untyped-def]
+    calls: list[str] = []
+
+    def translator(question: str) -> str | None:
+        calls.append(question)
+        return None  # the model could not say (no model, a full queue, a failure)
+
+    e = engine(retriever, query_translator=translator)
+    assert e.search_text("上合组织技术转移中心在哪里") == "上合组织技术转移中心在哪里" and calls == []
+    assert e.search_text(SCO_OPENING_EN) == SCO_OPENING_EN and calls == [SCO_OPENING_EN]
+    assert engine(retriever).search_text(SCO_OPENING_EN) == SCO_OPENING_EN  # no translator: nothing asked

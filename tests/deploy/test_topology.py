@@ -10,7 +10,6 @@ to show that they agree. Skipped, with the reason, when nginx or PostgreSQL is m
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import pytest
 
 from deploy.local import Topology, Unavailable, topology
 from tests.fake_llm_server import FakeLLMServer
+from tests.pipeline.test_replicas import _within
 
 pytestmark = pytest.mark.slow
 
@@ -61,15 +61,6 @@ def _ids(http: httpx.Client, base: str, query: dict[str, object] = QUERY) -> lis
     r = http.post(f"{base}/v1/search", json=query)
     assert r.status_code == 200, r.text
     return [hit["chunk_id"] for hit in r.json()["results"]]
-
-
-def _within(seconds: float, condition: Callable[[], bool]) -> float:
-    started = time.monotonic()
-    while time.monotonic() - started < seconds:
-        if condition():
-            return time.monotonic() - started
-        time.sleep(0.25)
-    pytest.fail(f"not within {seconds} s")
 
 
 def test_replicas_with_empty_index_folders_serve_the_same_results(top: Topology, http: httpx.Client) -> None:

@@ -25,8 +25,12 @@ class Label(BaseModel):
     zh_hant: str = Field(alias="zh-Hant", min_length=1, max_length=40)
 
     def pair(self) -> str:
-        """"English · 简体", as the UI shows it."""
+        """"English · 简体", where one text must serve readers of both."""
         return f"{self.en} · {self.zh_hans}"
+
+    def text(self, language: str) -> str:
+        """The label in `language` (en, zh-Hans, zh-Hant)."""
+        return {"zh-Hans": self.zh_hans, "zh-Hant": self.zh_hant}.get(language, self.en)
 
 
 class Labels(BaseModel):
@@ -36,13 +40,18 @@ class Labels(BaseModel):
     kinds: dict[str, Label] = Field(default_factory=dict)
     reach: dict[str, Label] = Field(default_factory=dict)
 
-    def kind(self, code: str) -> str:
+    def kind(self, code: str, language: str | None = None) -> str:
+        """A kind's label in `language`; both "English · 简体" without one; the code when unknown."""
         label = self.kinds.get(code)
-        return label.pair() if label else code
+        if label is None:
+            return code
+        return label.text(language) if language else label.pair()
 
-    def reach_of(self, code: str) -> str:
+    def reach_of(self, code: str, language: str | None = None) -> str:
         label = self.reach.get(code)
-        return label.pair() if label else code
+        if label is None:
+            return code
+        return label.text(language) if language else label.pair()
 
 
 def load_labels(corpus_dir: Path | str | None) -> Labels:

@@ -7,6 +7,7 @@ entry and the field.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -518,18 +519,20 @@ def test_the_tab_builds_and_serves_without_remote_assets(assistant) -> None:  # 
     from fastapi.testclient import TestClient
 
     from assistant.web.ui.centers import build_centers_tab
+    from assistant.web.ui.strings import gradio_i18n
 
-    with gr.Blocks() as demo, gr.Tab("Centers · 中心"):
+    with gr.Blocks() as demo, gr.Tab("Centers"):
         build_centers_tab(assistant)
     app = FastAPI()
-    gr.mount_gradio_app(app, demo, path="/ui")
+    gr.mount_gradio_app(app, demo, path="/ui", i18n=gradio_i18n())
     with TestClient(app) as client:
         page = client.get("/ui/")
         assert page.status_code == 200
         assert "fonts.googleapis" not in page.text
         config = client.get("/ui/config").json()
-        labels = {c.get("props", {}).get("label") for c in config["components"]}
-        assert {"Region · 地区", "Goal · 目标"} <= labels
+        labels = json.dumps([c.get("props", {}).get("label") for c in config["components"]])
+        assert "tt.region" in labels and "tt.goal" in labels  # keys, shown in the page's language
+        assert config["i18n_translations"]["zh-TW"]["tt.region"] == "地區"
 
 
 def test_the_tab_builds_without_an_index() -> None:

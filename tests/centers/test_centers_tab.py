@@ -45,6 +45,8 @@ def test_the_labels_file_names_every_kind_in_three_languages(directory: Director
     assert kinds <= set(labels.kinds)
     assert labels.kind("regional-center") == "Regional center · 区域中心"
     assert labels.kinds["regional-center"].zh_hant == "區域中心"
+    assert labels.kind("regional-center", "zh-Hant") == "區域中心" and labels.kind("regional-center", "en") == "Regional center"
+    assert labels.reach_of("outreach", "zh-Hans") == "仅外联方向"
     assert labels.reach_of("outreach") == "outreach only · 仅外联方向"
     assert labels.kind("unknown-code") == "unknown-code"
 
@@ -52,18 +54,25 @@ def test_the_labels_file_names_every_kind_in_three_languages(directory: Director
 def test_the_directory_shows_labels_not_codes(directory: Directory, labels: Labels) -> None:
     page = render_directory_table(directory, "all", labels=labels)
     text = _text(page)
-    assert "Regional center · 区域中心" in text and "Provincial alliance · 省级联盟" in text
+    assert "Regional center" in text and "Provincial alliance" in text
     for code in ("regional-center", "provincial-union", "university-platform", "foreign-model", "(outreach)"):
         assert code not in text, code
-    assert "Central and Eastern Europe · 中东欧 — outreach only · 仅外联方向" in text  # the SCO center's outreach
+    assert "Central and Eastern Europe — outreach only" in text  # the SCO center's outreach
+    # In the page's language, one at a time.
+    hans = _text(render_directory_table(directory, "all", labels=labels, lang="zh-Hans"))
+    assert "区域中心" in hans and "中东欧 — 仅外联方向" in hans and "Regional center" not in hans
+    hant = _text(render_directory_table(directory, "all", labels=labels, lang="zh-Hant"))
+    assert "區域中心" in hant and "中東歐 — 僅外聯方向" in hant and "区域中心" not in hant
 
 
 def test_the_comparison_shows_labels_not_codes(directory: Directory, labels: Labels) -> None:
     page = render_comparison(directory, ["china-asean", "china-sco"], labels=labels)
     text = _text(page)
-    assert "Regional center · 区域中心" in text
-    assert "Central and Eastern Europe · 中东欧 — outreach only · 仅外联方向" in text
+    assert "Regional center" in text
+    assert "Central and Eastern Europe — outreach only" in text
     assert not re.search(r"\bcee\b|regional-center|\(outreach\)", text)
+    hant = _text(render_comparison(directory, ["china-asean", "china-sco"], labels=labels, lang="zh-Hant"))
+    assert "區域中心" in hant and "中東歐 — 僅外聯方向" in hant and "服務地區" in hant
 
 
 def test_quotes_open_by_tap_not_hover_only(directory: Directory, labels: Labels) -> None:
@@ -110,6 +119,7 @@ def test_the_goal_form_comes_before_the_directory(directory: Directory) -> None:
     fake = SimpleNamespace(settings=SimpleNamespace(corpus_dir=CORPUS), documents=lambda: [])
     with gr.Blocks() as demo, gr.Tab("Centers"):
         build_centers_tab(fake)  # type: ignore[arg-type]
-    labels = [getattr(b, "label", None) for b in demo.blocks.values()]
-    labels = [x for x in labels if x]
-    assert labels.index("Goal · 目标") < labels.index("Region · 地区") < labels.index("Two or three centers · 选择两到三个中心")
+    # The labels are keys of the UI's strings, shown in the page's language.
+    keys = [getattr(getattr(b, "label", None), "key", None) for b in demo.blocks.values()]
+    keys = [x for x in keys if x]
+    assert keys.index("tt.goal") < keys.index("tt.region") < keys.index("tt.compare_pick")

@@ -57,6 +57,8 @@ from assistant.partners.throttle import FailureThrottle, client_subject
 from assistant.settings import Settings
 from assistant.web.api.auth import key_matches
 from assistant.web.api.deps import client_address, state_once
+from assistant.web.languages import LANGUAGE_COOKIE, chosen_language
+from assistant.web.ui.strings import pair, t
 
 log = logging.getLogger(__name__)
 
@@ -363,11 +365,13 @@ def _wants_html(scope: Scope) -> bool:
 # --------------------------------------------------------------------------- pages
 
 
-def _page(status: int, title: str, body: str, *, login_link: bool = False) -> HTMLResponse:
-    link = f'<p><a href="{LOGIN_PATH}">Log in · 登录</a></p>' if login_link else ""
+def _page(status: int, title: str, body: str, *, login_link: bool = False, lang: str | None = None) -> HTMLResponse:
+    """A small page; in `lang`, else (a language not known) naming its link in two."""
+    log_in = t("log_in", lang) if lang else pair("log_in")
+    link = f'<p><a href="{LOGIN_PATH}">{html.escape(log_in)}</a></p>' if login_link else ""
     return HTMLResponse(
         f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
+<html lang="{html.escape(lang or 'en')}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{html.escape(title)}</title>
 <style>
@@ -383,20 +387,31 @@ button{{margin-top:1rem;padding:.5rem 1.2rem;font-size:1rem}} .error{{color:#b42
     )
 
 
-def _login_form(next_path: str, error: str = "", status: int = 200) -> HTMLResponse:
+def page_language(request: Request) -> str:
+    """The login page's language: `?lang=`, the UI's remembered choice, `Accept-Language`."""
+    return chosen_language(
+        request.query_params.get("lang"), request.cookies.get(LANGUAGE_COOKIE), request.headers.get("accept-language")
+    )
+
+
+def _login_form(next_path: str, error: str = "", status: int = 200, lang: str = "en") -> HTMLResponse:
     message = f'<p class="error" role="alert">{html.escape(error)}</p>' if error else ""
+
+    def w(key: str) -> str:
+        return html.escape(t(key, lang))
+
     body = f"""{message}<form method="post" action="{LOGIN_PATH}">
 <input type="hidden" name="next" value="{html.escape(next_path)}">
-<label for="api_key">API key · API 密钥</label>
+<label for="api_key">{w("api_key")}</label>
 <input id="api_key" name="api_key" type="password" autocomplete="off">
-<p class="or">or a user · 或用户名与密码</p>
-<label for="user">User · 用户名</label>
+<p class="or">{w("or_a_user")}</p>
+<label for="user">{w("user")}</label>
 <input id="user" name="user" autocomplete="username">
-<label for="password">Password · 密码</label>
+<label for="password">{w("password")}</label>
 <input id="password" name="password" type="password" autocomplete="current-password">
-<button type="submit">Log in · 登录</button>
+<button type="submit">{w("log_in")}</button>
 </form>"""
-    return _page(status, "Technology Transfer Assistant · 登录", body)
+    return _page(status, f"{t('title', lang)} — {t('log_in', lang)}", body, lang=lang)
 
 
 @dataclass
@@ -453,7 +468,7 @@ def _client(request: Request) -> str:
 def login_page(request: Request, next: str | None = None) -> Response:  # noqa: A002 - the query's name
     if not login_required(request.app.state.assistant.settings):
         return RedirectResponse(safe_next(next), status_code=303)
-    return _login_form(safe_next(next))
+    return _login_form(safe_next(next), lang=page_language(request))
 
 
 @router.post(LOGIN_PATH, include_in_schema=False)
@@ -468,7 +483,7 @@ async def login(request: Request) -> Response:
         headers = {"Retry-After": str(wait)}
         if form.json:
             return JSONResponse({"detail": detail}, status_code=429, headers=headers)
-        page = _login_form(form.next, detail, 429)
+        page = _login_form(form.next, detail, 429, page_language(request))
         page.headers.update(headers)
         return page
     subject = None
@@ -482,7 +497,7 @@ async def login(request: Request) -> Response:
             detail = "No login is needed here: the UI is open (no API keys configured, or ASSISTANT_PUBLIC_UI=true)."
         if form.json:
             return JSONResponse({"detail": detail}, status_code=401 if login_required(settings) else 400)
-        return _login_form(form.next, detail, 401 if login_required(settings) else 400)
+        return _login_form(form.next, detail, 401 if login_required(settings) else 400, page_language(request))
     token, exp = get_signer(request.app).session(subject, settings.session_hours)
     response: Response = (
         JSONResponse({"status": "logged in", "expires": exp, "next": form.next})

@@ -1,12 +1,14 @@
-"""The "Centers · 中心" tab of the Gradio UI: the "which center fits my goal?" form first, then
+"""The Centers tab of the Gradio UI: the "which center fits my goal?" form first, then
 the cited directory, a side-by-side comparison and a picture of the regions each center serves.
 
 Codes are shown with their labels from `corpus/labels.yaml` (kinds, outreach) and
 `places.yaml` (regions); quotes open with a tap (`<details>`), not on hover only; wide
-tables scroll sideways inside their own box on a phone.
+tables scroll sideways inside their own box on a phone. Everything around the documents'
+values is in the page's language (`lang`: en, zh-Hans or zh-Hant; strings.yaml); the
+organizations keep both their names.
 
-`build_centers_tab(assistant)` is called inside an open `gr.Blocks`/`gr.Tab` context. The
-rendering is done by the pure functions below (`render_directory_table`,
+`build_centers_tab(assistant, language=...)` is called inside an open `gr.Blocks`/`gr.Tab`
+context. The rendering is done by the pure functions below (`render_directory_table`,
 `render_comparison`, `render_region_map`, `render_region_matrix`,
 `render_recommendation_html`), which take a `Directory` and return HTML in which every
 piece of document text is escaped. The picture is an inline SVG drawn here: no tile
@@ -18,7 +20,8 @@ from __future__ import annotations
 import html
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote as url_quote
@@ -32,6 +35,7 @@ from assistant.centers.labels import Labels, load_labels
 from assistant.centers.model import (
     DIRECTORY_FILE,
     FIELDS,
+    NOT_STATED,
     Center,
     DirectoryError,
     Fact,
@@ -39,7 +43,9 @@ from assistant.centers.model import (
 )
 from assistant.centers.places import Geography, load_geography
 from assistant.centers.recommend import Recommendation, recommend
+from assistant.text import to_traditional
 from assistant.types import Quote
+from assistant.web.ui.strings import label, t
 
 if TYPE_CHECKING:
     from assistant.service import Assistant
@@ -48,9 +54,6 @@ log = logging.getLogger(__name__)
 
 SOURCES_PATH = "/sources"
 ALL_REGIONS = "all"
-_GOAL_EXAMPLE = "What you make and where you want to take it. · 您的产品和目标市场。"
-_COUNTRIES_EXAMPLE = "Country names, English or Chinese · 国家名称，中英文均可"
-NOT_STATED_HTML = '<span class="tt-missing">not stated in the documents · 文档未载明</span>'
 
 CENTERS_CSS = """
 .tt-scroll { overflow-x: auto; -webkit-overflow-scrolling: touch; max-width: 100%; }
@@ -91,130 +94,142 @@ def _e(text: object) -> str:
     return html.escape(str(text))
 
 
-def _source_url(doc_id: str, start: int, end: int, base: str = SOURCES_PATH) -> str:
-    return f"{base}/{url_quote(doc_id, safe='')}?start={int(start)}&end={int(end)}#quote"
+def _in(lang: str, en: str, zh: str) -> str:
+    """A pair of names (English, Simplified Chinese) in `lang`."""
+    return en if lang == "en" else _zh(zh, lang)
 
 
-def _quote_link(q: Quote, base: str, label: str = "source · 出处") -> str:
-    href = _e(_source_url(q.doc_id, q.start, q.end, base))
+def _zh(name: str, lang: str) -> str:
+    """A Chinese name in the page's script: Traditional on a zh-Hant page, else as written."""
+    return to_traditional(name) if lang == "zh-Hant" else name
+
+
+def _not_stated(lang: str) -> str:
+    return f'<span class="tt-missing">{_e(t("not_stated", lang))}</span>'
+
+
+def _source_url(doc_id: str, start: int, end: int, base: str = SOURCES_PATH, lang: str = "en") -> str:
+    return f"{base}/{url_quote(doc_id, safe='')}?start={int(start)}&end={int(end)}&lang={url_quote(lang)}#quote"
+
+
+def _quote_link(q: Quote, base: str, label: str, lang: str = "en") -> str:
+    href = _e(_source_url(q.doc_id, q.start, q.end, base, lang))
     return (
         f'<a class="tt-src" href="{href}" target="_blank" rel="noopener noreferrer" '
-        f'title="{_e(q.quote)}">{_e(label)} ↗</a>'
+        f'title="{_e(q.quote)}">{_e(label)}</a>'
     )
 
 
-def _quote_details(q: Quote, base: str) -> str:
+def _quote_details(q: Quote, base: str, lang: str, cls: str = "tt-quote") -> str:
     """The quote behind a value, opened by a tap or a click (not on hover only), with its passage link."""
+    opening = f'<details class="{cls}">' if cls else "<details>"
     return (
-        f'<details class="tt-quote"><summary>quote · 原文</summary><blockquote>{_e(q.quote)}</blockquote>'
-        f"{_quote_link(q, base, 'open passage · 查看原文')}</details>"
+        f"{opening}<summary>{_e(t('quote', lang))}</summary><blockquote>{_e(q.quote)}</blockquote>"
+        f"{_quote_link(q, base, t('open_passage', lang), lang)}</details>"
     )
 
 
-def _fact_inline(fact: Fact | None, base: str, note: str | None = None) -> str:
+def _fact_inline(fact: Fact | None, base: str, note: str | None = None, lang: str = "en") -> str:
     """A value with its quote (a tap opens it) and a link to the passage, or 'not stated'."""
     if fact is None:
-        if note and note.strip() != "not stated in the documents":
+        if note and note.strip() != NOT_STATED:
             return f'<span class="tt-missing">{_e(note)}</span>'
-        return NOT_STATED_HTML
-    parts = [_e(fact.text("en"))]
-    if fact.value_zh and fact.value_zh != fact.text("en"):
-        parts.append(f'<span class="tt-zh">{_e(fact.value_zh)}</span>')
+        return _not_stated(lang)
+    parts = [_e(fact.text(lang))]
     ref = fact.quote_ref()
     if ref is not None:
-        parts.append(_quote_details(ref, base))
+        parts.append(_quote_details(ref, base, lang))
     return " ".join(parts)
 
 
-def _fact_block(fact: Fact, base: str, shown: str | None = None, labels: Labels | None = None) -> str:
+def _fact_block(fact: Fact, base: str, shown: str | None = None, labels: Labels | None = None, lang: str = "en") -> str:
     """A value with its quote shown (for the comparison); `shown` replaces a code's text."""
     if not fact.stated:
-        return f'<span class="tt-missing">{_e(fact.note or "not stated in the documents")}</span>'
-    value = shown or fact.text("en")
+        note = fact.note if fact.note and fact.note.strip() != NOT_STATED else t("not_stated", lang)
+        return f'<span class="tt-missing">{_e(note)}</span>'
+    value = shown or fact.text(lang)
     if fact.reach != "primary":
-        value += f" — {_outreach(labels)}"
+        value += f" — {_outreach(labels, lang)}"
     if fact.translated:
-        value += " (our translation; not in the documents)"
+        value += " " + t("our_translation", lang)
     out = [f"<div>{_e(value)}</div>"]
-    if fact.value_zh and fact.value_zh != value and shown is None:
-        out.append(f'<div class="tt-zh">{_e(fact.value_zh)}</div>')
     if fact.context:
-        out.append(f'<div class="tt-zh">{_e(fact.context)}</div>')
+        out.append(f'<div class="tt-zh">{_e(fact.context_text(lang))}</div>')
     ref = fact.quote_ref()
     if ref is not None:
-        out.append(
-            f"<details><summary>quote · 原文</summary><blockquote>{_e(ref.quote)}</blockquote>"
-            f"{_quote_link(ref, base, 'open passage · 查看原文')}</details>"
-        )
+        out.append(_quote_details(ref, base, lang, cls=""))
     return "".join(out)
 
 
-def _region_label(region: Region) -> str:
-    return f"{region.name_en} · {region.name_zh}"
+def _region_label(region: Region, lang: str = "en") -> str:
+    return _in(lang, region.name_en, region.name_zh)
 
 
-def region_choices(geography: Geography | None) -> list[tuple[str, str]]:
+def region_choices(geography: Geography | None, lang: str = "en") -> list[tuple[str, str]]:
     """The region picker's (label, code) pairs: all regions, then each of the place table."""
     regions = geography.regions.values() if geography is not None else ()
-    return [("All regions · 全部地区", ALL_REGIONS)] + [(_region_label(r), r.code) for r in regions]
+    return [(t("all_regions", lang), ALL_REGIONS)] + [(_region_label(r, lang), r.code) for r in regions]
 
 
 # ---------------------------------------------------------------------- directory table
 
 
-def _outreach(labels: Labels | None) -> str:
+def _outreach(labels: Labels | None, lang: str = "en") -> str:
     if labels is not None and "outreach" in labels.reach:
-        return labels.reach_of("outreach")
-    return "outreach only · 仅外联方向"
+        return labels.reach_of("outreach", lang)
+    return t("outreach_only", lang)
 
 
-def _kind_label(directory: Directory, kind: str, labels: Labels | None) -> tuple[str, str]:
-    """(label, description) of a kind: labels.yaml's "Regional center · 区域中心", else the directory's words."""
-    kind_en, kind_zh = directory.kind_label(kind)
+def _serves(labels: Labels | None, lang: str = "en") -> str:
+    if labels is not None and "primary" in labels.reach:
+        return labels.reach_of("primary", lang)
+    return t("serves", lang)
+
+
+def _kind_label(directory: Directory, kind: str, labels: Labels | None, lang: str = "en") -> tuple[str, str]:
+    """(label, description) of a kind: labels.yaml's "Regional center", else the directory's words."""
+    about = _in(lang, *directory.kind_label(kind))
     if labels is not None and kind in labels.kinds:
-        return labels.kind(kind), f"{kind_en} · {kind_zh}"
-    return f"{kind_en} · {kind_zh}", ""
+        return labels.kind(kind, lang), about
+    return about, ""
 
 
 def render_directory_table(
-    directory: Directory, region: str | None = None, base: str = SOURCES_PATH, labels: Labels | None = None
+    directory: Directory, region: str | None = None, base: str = SOURCES_PATH, labels: Labels | None = None,
+    lang: str = "en",
 ) -> str:
     """The directory as an HTML table, optionally only the centers serving `region`."""
     centers = directory.filter(region=region) if region and region != ALL_REGIONS else list(directory.centers)
     known = directory.regions
     if not centers:
-        label = _region_label(known[region]) if region is not None and region in known else str(region)
-        return f"<p>No organization in the documents serves {_e(label)}. · 文档中没有服务该地区的机构。</p>"
+        name = _region_label(known[region], lang) if region is not None and region in known else str(region)
+        return f"<p>{_e(t('no_center_serves', lang, region=name))}</p>"
     rows = []
     for c in centers:
         regions = "".join(
-            f'<span class="tt-tag">{_e(_region_label(known[str(f.value)]))}'
-            f'{" — " + _e(_outreach(labels)) if f.reach != "primary" else ""}</span>'
+            f'<span class="tt-tag">{_e(_region_label(known[str(f.value)], lang))}'
+            f'{" — " + _e(_outreach(labels, lang)) if f.reach != "primary" else ""}</span>'
             for f in c.field("regions")
-        ) or NOT_STATED_HTML
-        name_en = _e(c.name_en) + (' <span class="tt-missing">(translation)</span>' if c.name_en_translated else "")
-        kind, about = _kind_label(directory, c.kind, labels)
+        ) or _not_stated(lang)
+        translated = f' <span class="tt-missing">{_e(t("name_translated", lang))}</span>'
+        name_en = _e(c.name_en) + (translated if c.name_en_translated else "")
+        kind, about = _kind_label(directory, c.kind, labels, lang)
         rows.append(
             "<tr>"
-            f"<td><strong>{_e(c.name_zh)}</strong><br>{name_en}</td>"
+            f"<td><strong>{_e(_zh(c.name_zh, lang))}</strong><br>{name_en}</td>"
             f'<td>{_e(kind)}{f"<br><span class=tt-zh>{_e(about)}</span>" if about else ""}</td>'
             f"<td>{regions}</td>"
-            f"<td>{_fact_inline(c.first('host'), base, c.note('host'))}</td>"
-            f"<td>{_fact_inline(c.first('founded'), base, c.note('founded'))}</td>"
-            f"<td>{_fact_inline(c.first('operator'), base, c.note('operator'))}</td>"
+            f"<td>{_fact_inline(c.first('host'), base, c.note('host'), lang)}</td>"
+            f"<td>{_fact_inline(c.first('founded'), base, c.note('founded'), lang)}</td>"
+            f"<td>{_fact_inline(c.first('operator'), base, c.note('operator'), lang)}</td>"
             "</tr>"
         )
-    head = (
-        "<thead><tr><th>Name · 名称</th><th>Kind · 类型</th><th>Regions served · 服务地区</th>"
-        "<th>Host · 所在地</th><th>Founded · 成立</th><th>Operator · 运营主体</th></tr></thead>"
-    )
-    note = (
-        "<p class='tt-missing'>Every value has its quote (tap “quote · 原文”) and a link to the passage. "
-        "English names marked “translation” are ours. · 每项信息均附原文引文及出处链接。</p>"
-    )
+    columns = ("col_name", "col_kind", "regions_served", "col_host", "col_founded", "col_operator")
+    head = "<thead><tr>" + "".join(f"<th>{_e(t(key, lang))}</th>" for key in columns) + "</tr></thead>"
+    note = f"<p class='tt-missing'>{_e(t('directory_note', lang))}</p>"
     return (
         f'<div class="tt-directory">{note}<div class="tt-scroll" tabindex="0" role="region" '
-        f'aria-label="Directory · 名录"><table class="tt-centers">{head}<tbody>{"".join(rows)}</tbody></table></div></div>'
+        f'aria-label="{_e(t("directory", lang))}"><table class="tt-centers">{head}<tbody>{"".join(rows)}</tbody></table></div></div>'
     )
 
 
@@ -222,7 +237,8 @@ def render_directory_table(
 
 
 def render_comparison(
-    directory: Directory, ids: Sequence[str], base: str = SOURCES_PATH, labels: Labels | None = None
+    directory: Directory, ids: Sequence[str], base: str = SOURCES_PATH, labels: Labels | None = None,
+    lang: str = "en",
 ) -> str:
     """Two or three centers side by side: fields as rows, values with their quotes."""
     centers: list[Center] = []
@@ -232,10 +248,10 @@ def render_comparison(
         except KeyError:
             continue
     if len(centers) < 2:
-        return "<p>Choose two or three centers to compare. · 请选择两到三个中心进行对比。</p>"
+        return f"<p>{_e(t('choose_two', lang))}</p>"
     centers = centers[:3]
-    head = "<th>Field · 字段</th>" + "".join(
-        f"<th>{_e(c.name_zh)}<br><span class='tt-zh'>{_e(c.name_en)}</span></th>" for c in centers
+    head = f"<th>{_e(t('col_field', lang))}</th>" + "".join(
+        f"<th>{_e(_zh(c.name_zh, lang))}<br><span class='tt-zh'>{_e(c.name_en)}</span></th>" for c in centers
     )
     rows = []
     for name, (label_en, label_zh) in FIELDS.items():
@@ -244,20 +260,21 @@ def render_comparison(
         cells = []
         for c in centers:
             facts = c.facts.get(name, ())
-            cells.append("<td>" + "<hr>".join(_fact_block(f, base, _shown(directory, name, f, labels), labels) for f in facts) + "</td>")
-        rows.append(f"<tr><th>{_e(label_en)}<br><span class='tt-zh'>{_e(label_zh)}</span></th>{''.join(cells)}</tr>")
+            blocks = (_fact_block(f, base, _shown(directory, name, f, labels, lang), labels, lang) for f in facts)
+            cells.append("<td>" + "<hr>".join(blocks) + "</td>")
+        rows.append(f"<tr><th>{_e(_in(lang, label_en, label_zh))}</th>{''.join(cells)}</tr>")
     table = f'<table class="tt-compare"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
-    return f'<div class="tt-scroll" tabindex="0" role="region" aria-label="Compare · 对比">{table}</div>'
+    return f'<div class="tt-scroll" tabindex="0" role="region" aria-label="{_e(t("compare", lang))}">{table}</div>'
 
 
-def _shown(directory: Directory, field: str, fact: Fact, labels: Labels | None) -> str | None:
-    """A code's label: a kind ("Regional center · 区域中心"), a region (its places.yaml names); None: not a code."""
+def _shown(directory: Directory, field: str, fact: Fact, labels: Labels | None, lang: str = "en") -> str | None:
+    """A code's label: a kind ("Regional center"), a region (its places.yaml names); None: not a code."""
     if not fact.stated:
         return None
     if field == "kind":
-        return _kind_label(directory, str(fact.value), labels)[0]
+        return _kind_label(directory, str(fact.value), labels, lang)[0]
     if field == "regions" and str(fact.value) in directory.regions:
-        return _region_label(directory.regions[str(fact.value)])
+        return _region_label(directory.regions[str(fact.value)], lang)
     return None
 
 
@@ -274,7 +291,7 @@ def _fit(text: str, size: float, room: float) -> str:
 
 
 
-def render_region_map(directory: Directory, ids: Sequence[str] | None = None) -> str:
+def render_region_map(directory: Directory, ids: Sequence[str] | None = None, lang: str = "en") -> str:
     """A schematic world map (inline SVG): a blob per region and a line from the home country
     to each region a center serves (dashed: outreach only). All centers when `ids` is empty.
     The places of the regions and of the home country are their `map` in places.yaml; a
@@ -288,7 +305,7 @@ def render_region_map(directory: Directory, ids: Sequence[str] | None = None) ->
     height = 450 + 14 + legend_rows * 18
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 1000 {height}" role="img" '
-        'aria-label="Schematic map of the regions each center serves · 各中心服务地区示意图" '
+        f'aria-label="{_e(t("map_label", lang))}" '
         'style="width:100%;min-width:600px;height:auto;background:#eef4fb;border-radius:8px;font-family:system-ui,sans-serif">',
         '<rect x="0" y="0" width="1000" height="450" fill="#eef4fb"/>',
     ]
@@ -324,11 +341,12 @@ def render_region_map(directory: Directory, ids: Sequence[str] | None = None) ->
     for code, (x, y) in spots.items():
         active = code in used
         region = geography.regions[code]
+        name_zh = _zh(region.name_zh, lang)
         parts.append(
             f'<ellipse cx="{x}" cy="{y}" rx="58" ry="27" fill="{"#ffffff" if active else "#f5f8fc"}" '
             f'stroke="{"#475569" if active else "#cbd5e1"}" stroke-width="{1.5 if active else 1}"/>'
-            f'<text x="{x}" y="{y - 3}" font-size="12" text-anchor="middle"{_fit(region.name_zh, 12, 104)} '
-            f'fill="{"#0f172a" if active else "#94a3b8"}">{_e(region.name_zh)}</text>'
+            f'<text x="{x}" y="{y - 3}" font-size="12" text-anchor="middle"{_fit(name_zh, 12, 104)} '
+            f'fill="{"#0f172a" if active else "#94a3b8"}">{_e(name_zh)}</text>'
             f'<text x="{x}" y="{y + 11}" font-size="9" text-anchor="middle"{_fit(region.short_en, 9, 100)} '
             f'fill="{"#334155" if active else "#a3b1c2"}">{_e(region.short_en)}</text>'
         )
@@ -336,32 +354,31 @@ def render_region_map(directory: Directory, ids: Sequence[str] | None = None) ->
     home = geography.home
     parts.append(
         f'<text x="{cx:.0f}" y="{cy + 26:.0f}" font-size="12" text-anchor="middle" fill="#7f1d1d">'
-        f"{_e(home.name_zh)} {_e(home.name_en)}</text>"
+        f"{_e(_zh(home.name_zh, lang))} {_e(home.name_en)}</text>"
     )
-    footnote = (
-        "Schematic, not to scale · 示意图 — dashed: outreach only · 虚线：仅外联方向 — "
-        "ring: a foreign organization in its own region · 圆环：国外机构所在地区"
-    )
+    footnote = t("map_note", lang)
     parts.append(
-        f'<text x="990" y="440" font-size="10" text-anchor="end" fill="#64748b"{_fit(footnote, 10, 975)}>{footnote}</text>'
+        f'<text x="990" y="440" font-size="10" text-anchor="end" fill="#64748b"{_fit(footnote, 10, 975)}>{_e(footnote)}</text>'
     )
     parts.append(f'<rect x="0" y="450" width="1000" height="{height - 450}" fill="#ffffff"/>')
     for i, c in enumerate(centers):
         x = 12 + (i % 4) * 247
         y = 470 + (i // 4) * 18
         parts.append(f'<rect x="{x}" y="{y - 6}" width="14" height="4" fill="{colors[c.id]}"/>')
-        label = c.name_zh if len(c.name_zh) <= 20 else c.name_zh[:19] + "…"
-        parts.append(f'<text x="{x + 19}" y="{y}" font-size="10.5" fill="#1e293b"{_fit(label, 10.5, 222)}>{_e(label)}</text>')
+        name = _zh(c.name_zh, lang)
+        legend = name if len(name) <= 20 else name[:19] + "…"
+        parts.append(f'<text x="{x + 19}" y="{y}" font-size="10.5" fill="#1e293b"{_fit(legend, 10.5, 222)}>{_e(legend)}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
 
-def render_region_matrix(directory: Directory) -> str:
+def render_region_matrix(directory: Directory, labels: Labels | None = None, lang: str = "en") -> str:
     """Centers × regions: ● serves, ○ outreach only."""
     regions = directory.regions
     codes = [code for code in regions if any(code in c.regions(None) for c in directory.centers)]
-    head = "<th>Center · 中心</th>" + "".join(
-        f"<th title='{_e(regions[code].name_en)}'>{_e(regions[code].name_zh)}</th>" for code in codes
+    head = f"<th>{_e(t('col_center', lang))}</th>" + "".join(
+        f"<th title='{_e(regions[code].name_en)}'>{_e(_region_label(regions[code], lang))}</th>"
+        for code in codes
     )
     rows = []
     for c in directory.centers:
@@ -370,40 +387,47 @@ def render_region_matrix(directory: Directory) -> str:
             '<td class="tt-dot">' + ("●" if code in primary else "○" if code in outreach else "") + "</td>"
             for code in codes
         )
-        rows.append(f"<tr><td>{_e(c.name_zh)}</td>{cells}</tr>")
+        rows.append(f"<tr><td>{_e(_zh(c.name_zh, lang))}</td>{cells}</tr>")
     return (
-        f'<div class="tt-scroll" tabindex="0" role="region" aria-label="Regions served · 服务地区">'
+        f'<div class="tt-scroll" tabindex="0" role="region" aria-label="{_e(t("regions_served", lang))}">'
         f'<table class="tt-matrix"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>'
-        "<p class='tt-missing'>● serves · 服务 &nbsp; ○ outreach only · 仅外联方向</p>"
+        f"<p class='tt-missing'>● {_e(_serves(labels, lang))} &nbsp; ○ {_e(_outreach(labels, lang))}</p>"
     )
 
 
-def render_regions_picture(directory: Directory, ids: Sequence[str] | None = None) -> str:
-    picture = f'<div class="tt-scroll" tabindex="0" role="region" aria-label="Map · 地图">{render_region_map(directory, ids)}</div>'
-    return picture + render_region_matrix(directory)
+def render_regions_picture(
+    directory: Directory, ids: Sequence[str] | None = None, labels: Labels | None = None, lang: str = "en"
+) -> str:
+    map_label = _e(t("map", lang))
+    picture = (
+        f'<div class="tt-scroll" tabindex="0" role="region" aria-label="{map_label}">'
+        f"{render_region_map(directory, ids, lang)}</div>"
+    )
+    return picture + render_region_matrix(directory, labels, lang)
 
 
 # ---------------------------------------------------------------------- recommendation
 
 
-def render_recommendation_html(rec: Recommendation, base: str = SOURCES_PATH) -> str:
+def render_recommendation_html(rec: Recommendation, base: str = SOURCES_PATH, lang: str = "en") -> str:
     """A recommendation as HTML: the note, then each center with its cited reasons."""
     cls = "tt-note" if rec.covered else "tt-note tt-uncovered"
     out = [f'<div class="{cls}">{_e(rec.note)}</div>']
     if not rec.centers:
         return "".join(out)
     numbers: dict[tuple[str, int, int], int] = {}
+    matches = {"closest": t("closest_only", lang), "outreach": t("through_outreach", lang)}
     for i, c in enumerate(rec.centers, 1):
-        label = {"closest": " — closest only · 仅为最接近", "outreach": " — through outreach · 外联方向"}.get(c.match, "")
+        match = f" — {matches[c.match]}" if c.match in matches else ""
         items = []
         for r in c.reasons:
             marks = []
             for q in r.citations:
                 n = numbers.setdefault((q.doc_id, q.start, q.end), len(numbers) + 1)
-                marks.append(_quote_link(q, base, f"[{n}]"))
+                marks.append(_quote_link(q, base, f"[{n}] ↗", lang))
             items.append(f"<li>{_e(r.text)} {' '.join(marks)}</li>")
         out.append(
-            f'<div class="tt-center"><strong>{i}. {_e(c.name_zh)}</strong> · {_e(c.name_en)}{_e(label)}'
+            f'<div class="tt-center"><strong>{i}. {_e(_zh(c.name_zh, lang))}</strong> · {_e(c.name_en)}{_e(match)}'
             f"<ul>{''.join(items)}</ul></div>"
         )
     if numbers:
@@ -417,9 +441,9 @@ def render_recommendation_html(rec: Recommendation, base: str = SOURCES_PATH) ->
             )
             sources.append(
                 f"<details><summary>[{n}] {_e(title)}</summary><blockquote>{_e(quote)}</blockquote>"
-                f"{_quote_link(Quote(doc_id, quote, start, end), base, 'open passage · 查看原文')}</details>"
+                f"{_quote_link(Quote(doc_id, quote, start, end), base, t('open_passage', lang), lang)}</details>"
             )
-        out.append("<p><strong>Sources · 来源</strong></p>" + "".join(sources))
+        out.append(f"<p><strong>{_e(t('sources', lang))}</strong></p>" + "".join(sources))
     return "".join(out)
 
 
@@ -458,13 +482,14 @@ def center_choices(corpus_dir: Path | None) -> list[tuple[str, str]]:
 
 def ui_settings(corpus_dir: Path | None) -> dict[str, Any]:
     """The `ui` section of centers.yaml: the entries compared first and the goal form's
-    examples, with generic defaults for what it does not give."""
+    examples (the corpus's own words, as written), with generic defaults in the page's
+    language for what it does not give."""
     ui = _directory_file(corpus_dir).get("ui")
     ui = ui if isinstance(ui, dict) else {}
     return {
         "compare": [str(i) for i in ui.get("compare") or []],
-        "goal_example": str(ui.get("goal_example") or _GOAL_EXAMPLE),
-        "countries_example": str(ui.get("countries_example") or _COUNTRIES_EXAMPLE),
+        "goal_example": str(ui.get("goal_example") or "") or label("goal_example"),
+        "countries_example": str(ui.get("countries_example") or "") or label("countries_example"),
     }
 
 
@@ -487,78 +512,101 @@ def _labels_of(corpus_dir: Path | None) -> Labels:
         return Labels()
 
 
-def _unavailable(exc: Exception) -> str:
-    return f"<p>⚠️ The centers directory is not available: {_e(exc)}</p>"
+def _unavailable(exc: Exception, lang: str = "en") -> str:
+    return f"<p>⚠️ {_e(t('centers_unavailable', lang, reason=str(exc)))}</p>"
 
 
-def build_centers_tab(assistant: Assistant, *, sources_path: str = SOURCES_PATH) -> None:
-    """The Centers tab's components and events; call inside `with gr.Tab(...)`."""
+@dataclass
+class CentersTab:
+    """What the page renders in its language, on load and on a switch: `render(lang, *values
+    of inputs)` -> values of `outputs`."""
+
+    render: Callable[..., list[Any]]
+    inputs: list[Any]
+    outputs: list[Any]
+
+
+def build_centers_tab(
+    assistant: Assistant, *, sources_path: str = SOURCES_PATH, language: Any = None
+) -> CentersTab:
+    """The Centers tab's components and events; call inside `with gr.Tab(...)`.
+
+    `language` is the page's language switcher (a component whose value is en, zh-Hans or
+    zh-Hant); without one the tab is in English. The tables are rendered by the returned
+    `CentersTab`, which the page calls on load and on a switch of language.
+    """
     cache = DirectoryCache()
     settings = getattr(assistant, "settings", None)
     corpus_dir = getattr(settings, "corpus_dir", None)
+    language = language if language is not None else gr.State("en")
 
-    def with_directory(render: Any, *args: Any) -> str:
+    def with_directory(render: Any, lang: str, *args: Any) -> str:
         try:
             return str(render(cache.get(assistant), *args))
         except DirectoryError as exc:
-            return _unavailable(exc)
+            return _unavailable(exc, lang)
         except Exception as exc:
             log.exception("centers tab failed")
-            return _unavailable(RuntimeError(str(exc) or type(exc).__name__))
+            return _unavailable(RuntimeError(str(exc) or type(exc).__name__), lang)
 
     labels = _labels_of(corpus_dir)
+    geography = _places_of(corpus_dir)
 
-    def table(region: str | None) -> str:
-        return with_directory(render_directory_table, region or ALL_REGIONS, sources_path, labels)
+    def table(region: str | None, lang: str) -> str:
+        return with_directory(render_directory_table, lang, region or ALL_REGIONS, sources_path, labels, lang)
 
-    def compare(ids: Sequence[str] | None) -> tuple[str, str]:
+    def compare(ids: Sequence[str] | None, lang: str) -> tuple[str, str]:
         ids = list(ids or [])
         return (
-            with_directory(render_comparison, ids, sources_path, labels),
-            with_directory(render_regions_picture, ids),
+            with_directory(render_comparison, lang, ids, sources_path, labels, lang),
+            with_directory(render_regions_picture, lang, ids, labels, lang),
         )
 
-    def advise(goal: str, countries: str, sector: str) -> str:
+    def advise(goal: str, countries: str, sector: str, lang: str) -> str:
         goal = (goal or "").strip()
         if not goal:
-            return "<p>Describe your goal first. · 请先描述您的目标。</p>"
+            return f"<p>{_e(t('describe_goal', lang))}</p>"
         places = [p.strip() for p in (countries or "").replace("，", ",").replace("、", ",").split(",") if p.strip()]
 
         def run(directory: Directory) -> str:
             rec = recommend(directory, goal[:2000], places[:30] or None, (sector or "").strip()[:200] or None)
-            return render_recommendation_html(rec, sources_path)
+            return render_recommendation_html(rec, sources_path, lang)
 
-        return with_directory(run)
+        return with_directory(run, lang)
+
+    def render(lang: str, region: str | None, ids: Sequence[str] | None, goal: str, countries: str, sector: str) -> list[Any]:
+        """Everything the tab renders, in `lang` (a recommendation only when one was asked for)."""
+        comparison, picture = compare(ids, lang)
+        advice = advise(goal, countries, sector, lang) if (goal or "").strip() else ""
+        choices = gr.update(choices=region_choices(geography, lang))
+        return [choices, table(region, lang), comparison, picture, advice]
 
     # First what most visitors come for: which center fits a goal. The directory follows.
     ui = ui_settings(corpus_dir)
-    gr.Markdown("### Which center fits my goal? · 哪个中心适合我？")
+    gr.Markdown("### " + label("goal_heading"))
     with gr.Row():
         goal = gr.Textbox(
-            label="Goal · 目标",
+            label=label("goal"),
             placeholder=ui["goal_example"],
             scale=4,
             lines=2,
             max_lines=6,
         )
         with gr.Column(scale=2, min_width=240):
-            countries = gr.Textbox(label="Countries (optional) · 国家（可选）", placeholder=ui["countries_example"])
-            sector = gr.Textbox(label="Sector (optional) · 行业（可选）", placeholder="water treatment · 水处理")
-    advise_button = gr.Button("Recommend · 推荐", variant="primary")
+            countries = gr.Textbox(label=label("countries"), placeholder=ui["countries_example"])
+            sector = gr.Textbox(label=label("sector"), placeholder=label("sector_example"))
+    advise_button = gr.Button(label("recommend"), variant="primary")
     advice_html = gr.HTML("", css_template=CENTERS_CSS, js_on_load=None)
 
-    gr.Markdown(
-        "### Directory · 名录\n"
-        "Every organization the documents describe, with each fact quoted from its source. "
-        "· 文档所述的各技术转移机构，每项信息均引自原文。"
-    )
+    gr.Markdown("### " + label("directory"))
+    gr.Markdown(label("directory_intro"))
     with gr.Row():
         region = gr.Dropdown(
-            choices=region_choices(_places_of(corpus_dir)), value=ALL_REGIONS, label="Region · 地区", scale=1, filterable=False
+            choices=region_choices(geography), value=ALL_REGIONS, label=label("region"), scale=1, filterable=False
         )
-    directory_html = gr.HTML(lambda: table(ALL_REGIONS), css_template=CENTERS_CSS, js_on_load=None)
+    directory_html = gr.HTML("", css_template=CENTERS_CSS, js_on_load=None)
 
-    gr.Markdown("### Compare · 对比")
+    gr.Markdown("### " + label("compare"))
     choices = center_choices(corpus_dir)
     default_pair: list[str] = [i for i in ui["compare"] if i in {c[1] for c in choices}]
     picker = gr.Dropdown(
@@ -566,14 +614,20 @@ def build_centers_tab(assistant: Assistant, *, sources_path: str = SOURCES_PATH)
         value=default_pair,
         multiselect=True,
         max_choices=3,
-        label="Two or three centers · 选择两到三个中心",
+        label=label("compare_pick"),
     )
-    comparison_html = gr.HTML(lambda: compare(default_pair)[0], css_template=CENTERS_CSS, js_on_load=None)
+    comparison_html = gr.HTML("", css_template=CENTERS_CSS, js_on_load=None)
 
-    gr.Markdown("### Regions served · 服务地区")
-    picture_html = gr.HTML(lambda: compare(default_pair)[1], css_template=CENTERS_CSS, js_on_load=None)
+    gr.Markdown("### " + label("regions_served"))
+    picture_html = gr.HTML("", css_template=CENTERS_CSS, js_on_load=None)
 
-    region.change(table, [region], [directory_html], api_visibility="private")
-    picker.change(compare, [picker], [comparison_html, picture_html], api_visibility="private")
-    advise_button.click(advise, [goal, countries, sector], [advice_html], api_visibility="private")
-    goal.submit(advise, [goal, countries, sector], [advice_html], api_visibility="private")
+    private: dict[str, Any] = {"api_visibility": "private"}
+    region.change(table, [region, language], [directory_html], **private)
+    picker.change(compare, [picker, language], [comparison_html, picture_html], **private)
+    advise_button.click(advise, [goal, countries, sector, language], [advice_html], **private)
+    goal.submit(advise, [goal, countries, sector, language], [advice_html], **private)
+    return CentersTab(
+        render,
+        [region, picker, goal, countries, sector],
+        [region, directory_html, comparison_html, picture_html, advice_html],
+    )

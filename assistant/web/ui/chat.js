@@ -1,4 +1,6 @@
-// The chat UI's browser side (inlined into /ui by assistant/web/ui/chat.py; nothing fetched).
+// The chat UI's browser side (inlined into /ui by assistant/web/ui/page.py; nothing fetched).
+// - the page's language: Gradio's locale from the first paint, a switch without a reload,
+//   the choice remembered in a cookie;
 // - every [n] in an answer opens a popover with its quote, title, kind, date, page, an
 //   "open passage" link and, when the question's language differs, a lazy "Translate";
 // - the progress line of an answer being written counts the seconds;
@@ -8,18 +10,54 @@
   if (window.__ttChat) return;
   window.__ttChat = true;
 
-  const T = {
-    open: "Open passage · 查看原文 ↗",
-    translate: "Translate · 翻译",
-    translating: "Translating… · 正在翻译…",
-    machine: "Machine translation · 机器翻译",
-    noTranslation: "Translation is not available · 暂无法翻译",
-    close: "Close · 关闭",
-    copied: "Copied ✓ · 已复制",
-    copyFailed: "Copy failed · 复制失败",
-    sources: "Sources",
+  // ------------------------------------------------------------------ language
+  // window.__ttUi (page.py): the page's language as the server chose it, Gradio's locale
+  // for each language, the words below in each, the languages' names, the cookie that
+  // remembers a choice and Gradio's module that switches its locale.
+  const UI = Object.assign(
+    { lang: "en", locales: { en: "en" }, strings: {}, names: {}, cookie: "tt_lang", localeModule: null },
+    window.__ttUi,
+  );
+  let lang = UI.locales[UI.lang] ? UI.lang : "en";
+  const t = (key, values) => {
+    let s = (UI.strings[lang] || {})[key] ?? (UI.strings.en || {})[key] ?? key;
+    for (const [name, value] of Object.entries(values || {})) s = s.split("{" + name + "}").join(String(value));
+    return s;
   };
-  const LANG = { en: "English", "zh-Hans": "简体中文", "zh-Hant": "繁體中文" };
+  // Gradio picks its locale once, from navigator.language, before anything of ours can run
+  // after it: the page's language is what it reads, so the first paint is already in it.
+  try {
+    Object.defineProperty(navigator, "language", { configurable: true, get: () => UI.locales[lang] || "en" });
+  } catch (err) { /* the labels switch after the load instead */ }
+
+  // Gradio's <title> is the product in both languages; the tab shows the page's.
+  function retitle() {
+    const title = t("title");
+    if (document.title !== title) document.title = title;
+  }
+  new MutationObserver(retitle).observe(document.head, { subtree: true, childList: true, characterData: true });
+  retitle();
+
+  window.__ttLanguage = () => lang;
+  window.__ttSetLanguage = (next) => {
+    if (!UI.locales[next] || next === lang) return;
+    lang = next;
+    document.cookie = `${UI.cookie}=${encodeURIComponent(next)}; path=/; max-age=31536000; samesite=lax`;
+    // A ?lang= in the address would win over the choice at the next reload.
+    const url = new URL(location.href);
+    if (url.searchParams.has("lang")) {
+      url.searchParams.delete("lang");
+      history.replaceState(history.state, "", url);
+    }
+    document.documentElement.lang = next;
+    retitle();
+    closePop(false);
+    if (!UI.localeModule) { location.reload(); return; }
+    import(new URL(UI.localeModule, document.baseURI).href)
+      .then((gradio) => gradio.changeLocale(UI.locales[next]))
+      .catch(() => location.reload());
+  };
+  const LANG = UI.names || {};
 
   function el(tag, cls, text) {
     const node = document.createElement(tag);
@@ -79,7 +117,7 @@
 
   async function translate(button, quote, target, out) {
     button.disabled = true;
-    button.textContent = T.translating;
+    button.textContent = t("translating");
     try {
       const response = await fetch("/v1/translate", {
         method: "POST",
@@ -90,17 +128,17 @@
       const data = await response.json().catch(() => ({}));
       out.replaceChildren();
       if (!response.ok || typeof data.translation !== "string") {
-        out.append(el("p", "tt-muted", T.noTranslation + (data.detail ? ": " + String(data.detail) : "")));
+        out.append(el("p", "tt-muted", t("no_translation") + (data.detail ? ": " + String(data.detail) : "")));
         button.remove();
         return;
       }
-      out.append(el("span", "tt-mt-label", T.machine + " → " + (LANG[target] || target)));
+      out.append(el("span", "tt-mt-label", t("machine_translation") + " → " + (LANG[target] || target)));
       out.append(el("p", "tt-mt", data.translation));
       button.remove();
     } catch (err) {
-      out.replaceChildren(el("p", "tt-muted", T.noTranslation));
+      out.replaceChildren(el("p", "tt-muted", t("no_translation")));
       button.disabled = false;
-      button.textContent = T.translate;
+      button.textContent = t("translate");
     }
   }
 
@@ -113,13 +151,13 @@
     opener = link;
     const box = el("div", "tt-pop");
     box.setAttribute("role", "dialog");
-    box.setAttribute("aria-label", "Source [" + n + "]");
+    box.setAttribute("aria-label", t("source_n", { n: n }));
     box.dataset.n = n;
     const head = el("div", "tt-pop-head");
     head.append(el("span", "tt-pop-n", "[" + n + "]"), el("span", "tt-pop-title", text(src, ".tt-src-title")));
     const close = el("button", "tt-pop-close", "×");
     close.type = "button";
-    close.setAttribute("aria-label", T.close);
+    close.setAttribute("aria-label", t("close"));
     close.addEventListener("click", () => closePop(true));
     head.append(close);
     box.append(head, el("div", "tt-pop-meta", text(src, ".tt-src-meta")));
@@ -129,7 +167,7 @@
     const actions = el("div", "tt-pop-actions");
     const passage = src.querySelector("a.tt-open");
     if (passage) {
-      const a = el("a", "tt-pop-open", T.open);
+      const a = el("a", "tt-pop-open", t("open_passage"));
       a.href = passage.getAttribute("href");
       a.target = "_blank";
       a.rel = "noopener noreferrer";
@@ -138,7 +176,7 @@
     const qlang = tag(msg, "tt-qlang-");
     const slang = tag(src, "tt-lang-");
     if (qlang && qlang !== "none" && slang && qlang !== slang && quote) {
-      const b = el("button", "tt-pop-translate", T.translate);
+      const b = el("button", "tt-pop-translate", t("translate"));
       b.type = "button";
       b.addEventListener("click", () => translate(b, quote, qlang, out));
       actions.append(b);
@@ -155,7 +193,7 @@
   function plainAnswer(msg) {
     const lines = [text(msg, ".tt-answer")];
     const sources = msg.querySelectorAll(".tt-src");
-    if (sources.length) lines.push("", T.sources + ":");
+    if (sources.length) lines.push("", t("sources") + ":");
     sources.forEach((s) => {
       const href = s.querySelector("a.tt-open");
       lines.push("[" + tag(s, "tt-n-") + "] " + text(s, ".tt-src-title") + " — " + text(s, ".tt-src-meta"));
@@ -184,7 +222,7 @@
       try { ok = document.execCommand("copy"); } catch (e) { ok = false; }
       area.remove();
     }
-    button.textContent = ok ? T.copied : T.copyFailed;
+    button.textContent = ok ? t("copied") : t("copy_failed");
     setTimeout(() => { if (button.isConnected) button.textContent = label; }, 1500);
   }
 

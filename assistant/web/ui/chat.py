@@ -3,8 +3,15 @@
 `build_ui(assistant)` returns the Blocks that the FastAPI app mounts at /ui; the rendering
 is done by the small pure functions below (`render_answer`, `render_pending`,
 `history_to_turns`, `export_markdown`, `suggest_followups`, ...). What runs in the browser
-(citation popovers, the elapsed-seconds ticker, Copy, lazy translation) is `chat.js` and
-`chat.css` next to this file, inlined into the page: nothing is fetched from elsewhere.
+(citation popovers, the elapsed-seconds ticker, Copy, lazy translation, the language
+switch) is `chat.js` and `chat.css` next to this file, inlined into the page (page.py):
+nothing is fetched from elsewhere.
+
+The page is in English, Simplified or Traditional Chinese, one at a time (strings.yaml):
+component labels are Gradio translations (`label`), shown in the page's locale; what the
+handlers render takes the language as an input, the switcher's value. The page opens in
+the language its request asks for (`?lang=`, the remembered choice, `Accept-Language`); a
+switch relabels the components in the browser and renders the rest again here.
 
 While an answer is written the page shows the passages being read as cards at once (the
 engine's `SourcesEvent` comes before any token), a progress line with the seconds elapsed
@@ -12,8 +19,9 @@ and a Stop button that cancels the Gradio event; closing the handler's generator
 the turn's event stream, which stops the model and frees the chat queue's place.
 
 Conversations are kept in the browser (`gr.BrowserState`, localStorage): each is its plain
-history (questions, answer texts and the checked answers' citations), from which the chat,
-the Markdown and HTML exports and the suggested follow-ups are all rendered.
+history (questions, answer texts and the checked answers' citations, stopped answers
+marked), from which the chat, the Markdown and HTML exports and the suggested follow-ups
+are all rendered.
 """
 
 from __future__ import annotations
@@ -26,7 +34,6 @@ import re
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote as url_quote
 
 import gradio as gr
 
@@ -35,32 +42,28 @@ from assistant.errors import AssistantError, Busy, InvalidInput
 from assistant.pipeline.answer import DoneEvent, SourcesEvent, TokenEvent, Turn
 from assistant.pipeline.domain import load_examples, load_names
 from assistant.types import Answer
+from assistant.web.languages import LANGUAGE_NAMES, LANGUAGES
 from assistant.web.ui.conversations import (
     _valid_store,
     chat_choices,
     conversation_messages,
-    exchanges,
     export_html,
     export_markdown,
     find_chat,
+    is_stopped,
     new_chat_id,
     new_store,
     save_chat,
+    stopped_turn,
     suggest_followups,
+    turns,
 )
+from assistant.web.ui.page import PageChrome, request_language
 from assistant.web.ui.render import (
-    CRASHED,
-    DESCRIPTION,
-    EMPTY_MESSAGE,
-    HERE,
     SOURCES_PATH,
-    STOPPED,
     STORAGE_KEY,
     STORAGE_SECRET,
-    STREAM_CUT,
-    TITLE,
     ChatMessages,
-    _attr,
     _md,
     message_text,
     render_answer,
@@ -68,12 +71,13 @@ from assistant.web.ui.render import (
     render_error,
     render_pending,
     render_status,
+    render_stopped,
     source_cards,
 )
+from assistant.web.ui.strings import gradio_i18n, label, pair, t
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
-    from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
     from assistant.service import Assistant
     from assistant.settings import Settings
@@ -85,38 +89,48 @@ log = logging.getLogger(__name__)
 
 
 def history_to_turns(messages: Iterable[dict[str, Any]], max_turns: int | None = None) -> list[Turn]:
-    """Plain-text user/assistant messages as `Turn`s, the last `max_turns` of them (0: none)."""
-    turns = [
-        Turn(m["role"], text)
-        for m in messages
-        if m.get("role") in ("user", "assistant") and (text := message_text(m.get("content")).strip())
-    ]
+    """Plain-text user/assistant messages as `Turn`s, the last `max_turns` of them (0: none).
+
+    A question whose answer was stopped is left out with it: the model gets no question
+    without an answer.
+    """
+    turns_: list[Turn] = []
+    for m in messages:
+        if is_stopped(m):
+            if turns_ and turns_[-1].role == "user":
+                turns_.pop()
+            continue
+        if m.get("role") in ("user", "assistant") and (text := message_text(m.get("content")).strip()):
+            turns_.append(Turn(m["role"], text))
     if max_turns is None:
-        return turns
-    return turns[-max_turns:] if max_turns > 0 else []
+        return turns_
+    return turns_[-max_turns:] if max_turns > 0 else []
 
 
 def chat_handler(
     assistant: Assistant, base: str = SOURCES_PATH
-) -> Callable[[str, ChatMessages | None, ChatMessages | None], Generator[tuple[str, ChatMessages, ChatMessages]]]:
-    """The generator wired to Send: (message, shown chat, plain history) -> updates of the same.
+) -> Callable[..., Generator[tuple[str, ChatMessages, ChatMessages]]]:
+    """The generator wired to Send: (message, shown chat, plain history, language) -> updates
+    of the first three.
 
     The shown chat carries the rendered answers (with sources); the plain history the
     question and answer texts (what goes back to the assistant for follow-ups) and each
     checked answer as data (`answer`), from which a kept conversation is shown again.
+    While the answer is written the history holds the question with a stopped answer, so
+    that what Stop keeps is the question; the checked answer replaces it when done.
 
     Closing the generator (Stop: Gradio cancels the event and closes it) closes the
     turn's events, which stops the model; the queue place is given back either way.
     """
 
     def respond(
-        message: str, chat: ChatMessages | None, history: ChatMessages | None
+        message: str, chat: ChatMessages | None, history: ChatMessages | None, lang: str = "en"
     ) -> Generator[tuple[str, ChatMessages, ChatMessages]]:
         chat = [{"role": m["role"], "content": message_text(m.get("content"))} for m in chat or []]
         history = list(history or [])
         message = (message or "").strip()
         if not message:
-            gr.Info(EMPTY_MESSAGE)  # a toast in the page; nothing is sent
+            gr.Info(t("empty_message", lang))  # a toast in the page; nothing is sent
             yield "", list(chat), history
             return
         try:
@@ -127,22 +141,24 @@ def chat_handler(
             return
         except AssistantError as exc:  # no index, or the model's queue is full
             wait = f" · {exc.retry_after} s" if isinstance(exc, Busy) else ""
-            yield message, [*chat, {"role": "assistant", "content": render_error(str(exc)) + wait}], history
+            yield message, [*chat, {"role": "assistant", "content": render_error(str(exc), lang) + wait}], history
             return
 
         turn_id = new_chat_id()
         began = time.monotonic()
         cards: list[dict[str, Any]] | None = None
         streamed = ""
+        asking = [*history, {"role": "user", "content": message}, stopped_turn()]
 
         def pending() -> dict[str, Any]:
-            return {"role": "assistant", "content": render_pending(turn_id, cards, streamed, time.monotonic() - began, base)}
+            content = render_pending(turn_id, cards, streamed, time.monotonic() - began, base, lang)
+            return {"role": "assistant", "content": content}
 
         chat = [*chat, {"role": "user", "content": _md(message)}, pending()]
         final: Answer | None = None
         events: Iterator[Any] | None = None
         try:
-            yield "", list(chat), history
+            yield "", list(chat), asking
             events = turn.events()
             with contextlib.closing(events):  # type: ignore[type-var]
                 for event in events:
@@ -154,15 +170,15 @@ def chat_handler(
                         final = event.answer
                         continue
                     chat[-1] = pending()
-                    yield "", list(chat), history
+                    yield "", list(chat), asking
         except AssistantError as exc:
             log.exception("chat failed")
-            chat[-1] = {"role": "assistant", "content": render_error(str(exc))}
+            chat[-1] = {"role": "assistant", "content": render_error(str(exc), lang)}
             yield "", list(chat), history
             return
         except Exception:
             log.exception("chat failed unexpectedly")
-            chat[-1] = {"role": "assistant", "content": render_error(CRASHED)}
+            chat[-1] = {"role": "assistant", "content": render_error(t("crashed", lang), lang)}
             yield "", list(chat), history
             return
         finally:
@@ -170,10 +186,11 @@ def chat_handler(
                 turn.release()
         if final is None:
             log.error("chat stream ended without a final answer")
-            chat[-1] = {"role": "assistant", "content": render_error(STREAM_CUT)}
+            chat[-1] = {"role": "assistant", "content": render_error(t("stream_cut", lang), lang)}
             yield "", list(chat), history
             return
-        chat[-1] = {"role": "assistant", "content": render_answer(final, base, question=message, draft=streamed)}
+        content = render_answer(final, base, question=message, draft=streamed, lang=lang)
+        chat[-1] = {"role": "assistant", "content": content}
         history = [
             *history,
             {"role": "user", "content": message},
@@ -184,22 +201,22 @@ def chat_handler(
     return respond
 
 
-def status_line(assistant: Assistant) -> str:
+def status_line(assistant: Assistant, lang: str = "en") -> str:
     try:
-        return render_status(assistant.status())
+        return render_status(assistant.status(), lang)
     except Exception as exc:
         log.exception("status failed")
-        return render_status({"ready": False, "reason": str(exc) or type(exc).__name__})
+        return render_status({"ready": False, "reason": str(exc) or type(exc).__name__}, lang)
 
 
-def documents_table(assistant: Assistant, base: str = SOURCES_PATH) -> str:
+def documents_table(assistant: Assistant, base: str = SOURCES_PATH, lang: str = "en") -> str:
     try:
-        return render_documents(assistant.documents(), base)
+        return render_documents(assistant.documents(), base, lang)
     except AssistantError as exc:
-        return f"<p>⚠️ The documents are not available: {html.escape(str(exc))}</p>"
+        return f"<p>⚠️ {html.escape(t('documents_unavailable', lang, reason=str(exc)))}</p>"
     except Exception:
         log.exception("listing documents failed")
-        return f"<p>⚠️ The documents are not available: {html.escape(CRASHED)}</p>"
+        return f"<p>⚠️ {html.escape(t('documents_unavailable', lang, reason=t('crashed', lang)))}</p>"
 
 
 # ---------------------------------------------------------------------- the page
@@ -236,7 +253,19 @@ def _site(request: gr.Request | None) -> str:
     return f"{'https' if proto == 'https' else 'http'}://{host}"
 
 
-def render_exports(chat_id: str, history: Sequence[Mapping[str, Any]], site: str = "") -> str:
+def page_language(request: gr.Request | None) -> str:
+    """The language the page was opened in: `?lang=`, the remembered choice, `Accept-Language`.
+
+    Gradio hands a page-load event the page's query and the browser's headers.
+    """
+    if request is None:
+        return "en"
+    params = getattr(request, "query_params", None) or {}
+    headers = getattr(request, "headers", None) or {}
+    return request_language(params.get("lang"), headers.get("cookie") or "", headers.get("accept-language"))
+
+
+def render_exports(chat_id: str, history: Sequence[Mapping[str, Any]], site: str = "", lang: str = "en") -> str:
     """Download links for the conversation as Markdown and as print-friendly HTML.
 
     The files travel inside the links (`data:` URLs): no file route, no upload, nothing
@@ -249,35 +278,43 @@ def render_exports(chat_id: str, history: Sequence[Mapping[str, Any]], site: str
     def data_url(mime: str, text: str) -> str:
         return f"data:{mime};charset=utf-8;base64,{base64.b64encode(text.encode('utf-8')).decode('ascii')}"
 
-    md = data_url("text/markdown", export_markdown(history, site=site))
-    page = data_url("text/html", export_html(history, site=site))
+    md = data_url("text/markdown", export_markdown(history, site=site, lang=lang))
+    page = data_url("text/html", export_html(history, site=site, lang=lang))
     return (
-        '<span class="tt-exports">Export · 导出: '
+        f'<span class="tt-exports">{html.escape(t("export", lang))} '
         f'<a id="tt-export-md" href="{md}" download="{stem}.md">⬇ Markdown</a> '
-        f'<a id="tt-export-html" href="{page}" download="{stem}.html">⬇ HTML (print · 打印版)</a></span>'
+        f'<a id="tt-export-html" href="{page}" download="{stem}.html">⬇ {html.escape(t("export_print", lang))}</a></span>'
     )
+
+
+def _pending(chat: Sequence[Mapping[str, Any]] | None) -> bool:
+    """Whether the shown chat ends with an answer being written."""
+    return bool(chat) and chat[-1].get("role") == "assistant" and "tt-pending" in message_text(chat[-1].get("content"))  # type: ignore[index]
 
 
 CACHE_LIMITS = (3600, 3600)  # (how often, older than): seconds
 FOLLOWUPS = 3
+LANGUAGE_CHOICES = [(LANGUAGE_NAMES[code], code) for code in LANGUAGES]
+# The switcher's change, in the browser: remember it and relabel the components (chat.js).
+SWITCH_JS = "(lang) => { if (window.__ttSetLanguage) window.__ttSetLanguage(lang); return [lang]; }"
 
 
 def build_ui(assistant: Assistant, *, sources_path: str = SOURCES_PATH) -> gr.Blocks:
-    """The UI around `assistant`; mount it with `mount_ui` (or `gr.mount_gradio_app`)."""
+    """The UI around `assistant`; mount it with `mount_ui` (or `gr.mount_gradio_app` with `i18n=gradio_i18n()`)."""
     respond = chat_handler(assistant, sources_path)
     names = _names(assistant.settings)
 
-    def refresh() -> tuple[str, str]:
-        return status_line(assistant), documents_table(assistant, sources_path)
+    def refresh(lang: str) -> tuple[str, str]:
+        return status_line(assistant, lang), documents_table(assistant, sources_path, lang)
 
-    def tools(chat_id: str, history: ChatMessages, store: Any, request: gr.Request | None = None) -> list[Any]:
+    def tools(chat_id: str, history: ChatMessages, store: Any, lang: str, request: gr.Request | None = None) -> list[Any]:
         """After a turn: keep the conversation, refresh the list, exports and follow-ups."""
         store = save_chat(store, chat_id, history)
         has = bool(history)
-        pairs = exchanges(history)
+        pairs = turns(history)
         followups: list[str] = []
-        if pairs:
-            question, answer = pairs[-1]
+        if pairs and (answer := pairs[-1][1]) is not None:  # none after a stopped answer
+            question = pairs[-1][0]
             followups = suggest_followups(question, answer, names, asked_before=[q for q, _ in pairs])
         buttons = [
             gr.update(value=followups[i], visible=True) if i < len(followups) else gr.update(value="", visible=False)
@@ -286,23 +323,30 @@ def build_ui(assistant: Assistant, *, sources_path: str = SOURCES_PATH) -> gr.Bl
         return [
             store,
             gr.update(choices=chat_choices(store), value=chat_id if has else None),
-            render_exports(chat_id, history, _site(request)),
+            render_exports(chat_id, history, _site(request), lang),
             gr.update(visible=bool(followups)),
             *buttons,
         ]
 
-    def restore(store: Any, request: gr.Request) -> list[Any]:
+    def show(chat_id: str, history: ChatMessages, store: Any, lang: str, request: gr.Request | None) -> list[Any]:
+        return [chat_id, conversation_messages(history, sources_path, lang), history, *tools(chat_id, history, store, lang, request)]
+
+    def newest(store: Any, lang: str, request: gr.Request | None) -> list[Any]:
         store = _valid_store(store)
         chats = store["chats"]
         chat_id = str(chats[0]["id"]) if chats else new_chat_id()
-        history = find_chat(store, chat_id)
-        return [chat_id, conversation_messages(history, sources_path), history, *tools(chat_id, history, store, request)]
+        return show(chat_id, find_chat(store, chat_id), store, lang, request)
 
-    def open_chat(chat_id: str | None, store: Any, request: gr.Request) -> list[Any]:
+    def restore(store: Any, request: gr.Request) -> list[Any]:
+        """On page load: the page's language, and the newest kept conversation shown in it."""
+        lang = page_language(request)
+        return [lang, *newest(store, lang, request)]
+
+    def open_chat(chat_id: str | None, store: Any, lang: str, request: gr.Request) -> list[Any]:
         history = find_chat(store, chat_id)
         if not chat_id or not history:
-            return restore(store, request)
-        return [chat_id, conversation_messages(history, sources_path), history, *tools(chat_id, history, store, request)]
+            return newest(store, lang, request)
+        return show(chat_id, history, store, lang, request)
 
     def new_chat(store: Any) -> list[Any]:
         chat_id = new_chat_id()
@@ -314,41 +358,62 @@ def build_ui(assistant: Assistant, *, sources_path: str = SOURCES_PATH) -> gr.Bl
             gr.update(visible=False), *([hidden] * FOLLOWUPS),
         ]
 
+    def relabel(lang: str, chat: ChatMessages | None, history: ChatMessages, chat_id: str, request: gr.Request) -> list[Any]:
+        """After a switch of language: the chat and its exports rendered again in it.
+
+        An answer being written is left as it is (its handler renders it to the end, and the
+        exports follow it).
+        """
+        if _pending(chat):
+            return [gr.update(), gr.update()]
+        return [conversation_messages(history, sources_path, lang), render_exports(chat_id, history, _site(request), lang)]
+
     def busy() -> tuple[Any, ...]:
         return gr.update(interactive=False), gr.update(visible=True), gr.update(visible=False)
 
     def idle() -> tuple[Any, ...]:
         return gr.update(interactive=True), gr.update(visible=False)
 
-    def stopped(chat: ChatMessages | None) -> tuple[Any, ...]:
+    def stopped(
+        chat: ChatMessages | None, chat_id: str, history: ChatMessages, store: Any, lang: str, request: gr.Request
+    ) -> list[Any]:
+        """Stop: the answer's place says so, and the conversation is kept with its question."""
         chat = [{"role": m["role"], "content": message_text(m.get("content"))} for m in chat or []]
-        if chat and chat[-1]["role"] == "assistant" and "tt-pending" in chat[-1]["content"]:
-            chat[-1] = {"role": "assistant", "content": f'<p class="tt-muted tt-stopped">⏹ {STOPPED}</p>'}
-        return chat, gr.update(interactive=True), gr.update(visible=False)
+        if _pending(chat):
+            chat[-1] = {"role": "assistant", "content": render_stopped(lang)}
+        return [chat, gr.update(interactive=True), gr.update(visible=False), *tools(chat_id, history, store, lang, request)]
 
     # Gradio's file cache (rendered components, any file a handler returns) is emptied
     # hourly of files older than an hour, so it cannot grow without bound on a long run.
-    with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=CACHE_LIMITS) as demo:
-        gr.Markdown(f"# {TITLE}\n{DESCRIPTION}", elem_classes=["tt-header"])
-        status = gr.Markdown("Checking status… · 正在检查状态…")
+    with gr.Blocks(title=pair("title"), analytics_enabled=False, delete_cache=CACHE_LIMITS) as demo:
+        with gr.Row(elem_classes=["tt-top"]):
+            # One translated key per Markdown: Gradio replaces only the first in a text.
+            with gr.Column(elem_classes=["tt-header"], min_width=200):
+                gr.Markdown("# " + label("title"))
+                gr.Markdown(label("description"))
+            lang = gr.Dropdown(
+                choices=LANGUAGE_CHOICES, value="en", label=label("language"), show_label=False, container=False,
+                scale=0, min_width=130, filterable=False, elem_id="tt-lang", interactive=True,
+            )
+        status = gr.Markdown(label("checking_status"))
         store = gr.BrowserState(new_store(), storage_key=STORAGE_KEY, secret=STORAGE_SECRET)
         chat_id = gr.State("")
-        with gr.Tab("Chat · 问答"):
+        with gr.Tab(label("tab_chat")):
             with gr.Row(elem_classes=["tt-chatbar"]):
-                new_button = gr.Button("＋ New chat · 新对话", size="sm", scale=0, min_width=150, elem_id="tt-new-chat")
+                new_button = gr.Button(label("new_chat"), size="sm", scale=0, min_width=150, elem_id="tt-new-chat")
                 past = gr.Dropdown(
-                    choices=[], value=None, label="Past chats · 历史对话", show_label=False,
+                    choices=[], value=None, label=label("past_chats"), show_label=False,
                     container=False, scale=3, min_width=160, elem_id="tt-past-chats", interactive=True,
                 )
                 exports = gr.HTML("", elem_classes=["tt-export-box"], js_on_load=None, scale=2, min_width=200)
             chatbot = gr.Chatbot(
-                label="Conversation · 对话",
+                label=label("conversation"),
                 height=560,
                 buttons=[],
                 feedback_options=None,
                 latex_delimiters=[],
                 elem_id="tt-chatbot",
-                placeholder="Ask about technology transfer centers, in English or Chinese. · 可用中文或英文提问。",
+                placeholder=str(label("chat_placeholder")),  # typed str: the key's marker, translated all the same
             )
             history = gr.State([])
             with gr.Row(visible=False, elem_classes=["tt-followups"]) as followup_row:
@@ -358,7 +423,7 @@ def build_ui(assistant: Assistant, *, sources_path: str = SOURCES_PATH) -> gr.Bl
                 ]
             with gr.Row():
                 message = gr.Textbox(
-                    placeholder="Type a question… · 输入问题…",
+                    placeholder=label("message_placeholder"),
                     show_label=False,
                     scale=6,
                     lines=1,
@@ -366,19 +431,19 @@ def build_ui(assistant: Assistant, *, sources_path: str = SOURCES_PATH) -> gr.Bl
                     autofocus=True,
                     elem_id="tt-message",
                 )
-                send = gr.Button("Send · 发送", variant="primary", scale=1, min_width=100, elem_id="tt-send")
-                stop = gr.Button("■ Stop · 停止", variant="stop", scale=1, min_width=100, visible=False, elem_id="tt-stop")
+                send = gr.Button(label("send"), variant="primary", scale=1, min_width=100, elem_id="tt-send")
+                stop = gr.Button(label("stop"), variant="stop", scale=1, min_width=100, visible=False, elem_id="tt-stop")
             questions = examples(assistant.settings)
             if questions:  # a corpus may come without examples
-                gr.Examples([[q] for q in questions], inputs=[message], label="Examples · 示例")
-        with gr.Tab("Documents · 文档"):
+                gr.Examples([[q] for q in questions], inputs=[message], label=label("examples"))
+        with gr.Tab(label("tab_documents")):
             documents = gr.HTML("", css_template=DOCUMENTS_CSS, js_on_load=None)
-            reload_button = gr.Button("Refresh · 刷新", size="sm")
+            reload_button = gr.Button(label("refresh"), size="sm")
 
-        with gr.Tab("Centers · 中心"):
+        with gr.Tab(label("tab_centers")):
             from assistant.web.ui.centers import build_centers_tab
 
-            build_centers_tab(assistant, sources_path=sources_path)
+            centers = build_centers_tab(assistant, sources_path=sources_path, language=lang)
 
         after = [store, past, exports, followup_row, *followup_buttons]
         private: dict[str, Any] = {"api_visibility": "private"}
@@ -388,14 +453,14 @@ def build_ui(assistant: Assistant, *, sources_path: str = SOURCES_PATH) -> gr.Bl
             """One way to ask: lock Send, answer, then keep the conversation and unlock."""
             run = event.then(
                 respond,
-                [message, chatbot, history],
+                [message, chatbot, history, lang],
                 [message, chatbot, history],
                 concurrency_id="chat",
                 show_progress="hidden",
                 **({"api_name": api_name} if api_name else {"api_visibility": "undocumented"}),
             )
             answering.append(run)
-            run.then(tools, [chat_id, history, store], after, queue=False, **private).then(
+            run.then(tools, [chat_id, history, store, lang], after, queue=False, **private).then(
                 idle, None, [send, stop], queue=False, **private
             )
 
@@ -407,14 +472,30 @@ def build_ui(assistant: Assistant, *, sources_path: str = SOURCES_PATH) -> gr.Bl
                     busy, None, [send, stop, followup_row], queue=False, **private
                 )
             )
-        stop.click(stopped, [chatbot], [chatbot, send, stop], cancels=answering, queue=False, **private)
+        stop.click(
+            stopped, [chatbot, chat_id, history, store, lang], [chatbot, send, stop, *after],
+            cancels=answering, queue=False, **private,
+        )
         new_button.click(
             new_chat, [store], [chat_id, chatbot, history, message, *after], queue=False, **private
         )
-        past.input(open_chat, [past, store], [chat_id, chatbot, history, *after], queue=False, **private)
-        demo.load(restore, [store], [chat_id, chatbot, history, *after], **private)
-        demo.load(refresh, None, [status, documents], **private)
-        reload_button.click(refresh, None, [status, documents], **private)
+        past.input(open_chat, [past, store, lang], [chat_id, chatbot, history, *after], queue=False, **private)
+        def load_status(request: gr.Request) -> tuple[str, str]:
+            return refresh(page_language(request))
+
+        def load_centers(
+            region: str | None, ids: list[str] | None, goal: str, countries: str, sector: str, request: gr.Request
+        ) -> list[Any]:
+            return centers.render(page_language(request), region, ids, goal, countries, sector)
+
+        demo.load(restore, [store], [lang, chat_id, chatbot, history, *after], **private)
+        demo.load(load_status, None, [status, documents], **private)
+        demo.load(load_centers, centers.inputs, centers.outputs, **private)
+        reload_button.click(refresh, [lang], [status, documents], **private)
+        lang.input(None, [lang], None, js=SWITCH_JS, **private)
+        lang.input(relabel, [lang, chatbot, history, chat_id], [chatbot, exports], queue=False, **private)
+        lang.input(refresh, [lang], [status, documents], **private)
+        lang.input(centers.render, [lang, *centers.inputs], centers.outputs, **private)
     return demo
 
 
@@ -426,92 +507,12 @@ def ui_theme() -> gr.themes.Base:
     )
 
 
-# ---------------------------------------------------------------------- page chrome
-
-FAVICON = (
-    "data:image/svg+xml,"
-    + url_quote(
-        '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64">'
-        '<rect width="64" height="64" rx="14" fill="#1b3a2f"/>'
-        '<path d="M14 22h36M32 22v28" stroke="#fff" stroke-width="7" stroke-linecap="round"/>'
-        '<circle cx="47" cy="45" r="6" fill="#e3b341"/></svg>',
-        safe="",
-    )
-)
-
-
-def page_head() -> str:
-    """What the page's <head> gets: link preview tags, the icon, the UI's style and script."""
-    css = (HERE / "chat.css").read_text("utf-8")
-    js = (HERE / "chat.js").read_text("utf-8")
-    return (
-        f'<meta property="og:title" content="{_attr(TITLE)}">'
-        f'<meta property="og:description" content="{_attr(DESCRIPTION)}">'
-        '<meta property="og:type" content="website">'
-        f'<meta name="twitter:title" content="{_attr(TITLE)}">'
-        f'<meta name="twitter:description" content="{_attr(DESCRIPTION)}">'
-        f'<meta name="description" content="{_attr(DESCRIPTION)}">'
-        f'<link rel="icon" href="{FAVICON}">'
-        f"<style>{css}</style><script>{js}</script>"
-    )
-
-
-# Gradio's page template names itself in the link preview (and points at an image on
-# github.com); these tags are dropped from the page, `page_head` gives the product's own.
-_META_TAG = re.compile(r"<meta\b[^>]*?(?:property=\"og:|name=\"twitter:)[^>]*>", re.S)
-_LINK_TAGS = re.compile(r'<link\s+rel="manifest"[^>]*>')
-
-
-def rewrite_page(page: str) -> str:
-    """Gradio's index page with the product's link preview, icon, style and script."""
-    page = _META_TAG.sub("", page)
-    page = _LINK_TAGS.sub("", page)
-    return page.replace("</head>", page_head() + "</head>", 1)
-
-
-class PageChrome:
-    """ASGI middleware: the UI's HTML page gets `rewrite_page` (title tags, icon, script)."""
-
-    def __init__(self, app: ASGIApp, path: str = "/ui") -> None:
-        self.app = app
-        self.paths = {path.rstrip("/"), path.rstrip("/") + "/"}
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("method") != "GET" or scope.get("path") not in self.paths:
-            await self.app(scope, receive, send)
-            return
-        start: dict[str, Any] = {}
-        chunks: list[bytes] = []
-
-        async def capture(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                start.update(message)
-                return
-            if message["type"] != "http.response.body":
-                await send(message)
-                return
-            chunks.append(message.get("body", b""))
-            if message.get("more_body"):
-                return
-            headers = [(k, v) for k, v in start.get("headers", [])]
-            ctype = next((v for k, v in headers if k.lower() == b"content-type"), b"")
-            encoded = any(k.lower() == b"content-encoding" for k, _ in headers)
-            body = b"".join(chunks)
-            if ctype.startswith(b"text/html") and not encoded:
-                body = rewrite_page(body.decode("utf-8")).encode("utf-8")
-                headers = [(k, v) for k, v in headers if k.lower() != b"content-length"]
-                headers.append((b"content-length", str(len(body)).encode()))
-            await send({**start, "headers": headers})
-            await send({"type": "http.response.body", "body": body})
-
-        await self.app(scope, receive, capture)
-
-
 def mount_ui(app: FastAPI, assistant: Assistant, path: str = "/ui") -> FastAPI:
     """Mount the UI on `app` at `path` with the system-font theme (the app factory's one call).
 
     No Gradio footer (API, "built with Gradio", Settings): the page is for the assistant's
-    users. The page's own link preview, icon, style and script come from `PageChrome`.
+    users, and its language switcher is the UI's own. The page's language, link preview,
+    icon, style and script come from `PageChrome`; the components' words from `gradio_i18n`.
     """
     app.add_middleware(PageChrome, path=path)
     return gr.mount_gradio_app(
@@ -522,5 +523,5 @@ def mount_ui(app: FastAPI, assistant: Assistant, path: str = "/ui") -> FastAPI:
         footer_links=[],
         run_history=False,
         pwa=False,
+        i18n=gradio_i18n(),
     )
-

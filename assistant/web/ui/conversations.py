@@ -1,8 +1,8 @@
 """Conversations kept in the browser, their Markdown and HTML exports, and suggested follow-ups.
 
 A conversation is its plain history (questions, answer texts, the checked answers'
-citations); the chat, the exports and the follow-up questions are all rendered from it.
-Follow-up wording lives in `followups.yaml` beside this file (per language); nothing asks
+citations, and a mark for an answer stopped before it was done); the chat, the exports
+and the follow-up questions are all rendered from it, in the page's language. Follow-up wording lives in `followups.yaml` beside this file (per language); nothing asks
 the model.
 """
 
@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
@@ -26,7 +26,6 @@ from assistant.web.ui.render import (
     HERE,
     MAX_CHATS,
     SOURCES_PATH,
-    TITLE,
     ChatMessages,
     Store,
     _attr,
@@ -36,13 +35,10 @@ from assistant.web.ui.render import (
     describe_source,
     message_text,
     render_answer,
+    render_stopped,
     source_url,
 )
-
-if TYPE_CHECKING:
-
-    pass
-
+from assistant.web.ui.strings import t
 
 
 def answer_from_dict(data: Mapping[str, Any]) -> Answer:
@@ -67,27 +63,48 @@ def answer_from_dict(data: Mapping[str, Any]) -> Answer:
     )
 
 
-def exchanges(history: Iterable[Mapping[str, Any]]) -> list[tuple[str, Answer]]:
-    """(question, checked answer) pairs of a plain history."""
-    pairs: list[tuple[str, Answer]] = []
+def stopped_turn() -> dict[str, Any]:
+    """The plain history's mark for an answer stopped before it was done (its question is kept)."""
+    return {"role": "assistant", "content": "", "stopped": True}
+
+
+def is_stopped(message: Mapping[str, Any]) -> bool:
+    return message.get("role") == "assistant" and bool(message.get("stopped"))
+
+
+def turns(history: Iterable[Mapping[str, Any]]) -> list[tuple[str, Answer | None]]:
+    """(question, checked answer) pairs of a plain history; None for an answer that was stopped."""
+    pairs: list[tuple[str, Answer | None]] = []
     question: str | None = None
     for m in history:
         if m.get("role") == "user":
             question = message_text(m.get("content"))
         elif m.get("role") == "assistant" and question is not None:
             data = m.get("answer")
-            answer = answer_from_dict(data) if isinstance(data, dict) else Answer(answer=message_text(m.get("content")))
-            pairs.append((question, answer))
+            if is_stopped(m):
+                pairs.append((question, None))
+            elif isinstance(data, dict):
+                pairs.append((question, answer_from_dict(data)))
+            else:
+                pairs.append((question, Answer(answer=message_text(m.get("content")))))
             question = None
     return pairs
 
 
-def conversation_messages(history: Iterable[Mapping[str, Any]], base: str = SOURCES_PATH) -> ChatMessages:
+def exchanges(history: Iterable[Mapping[str, Any]]) -> list[tuple[str, Answer]]:
+    """(question, checked answer) pairs of a plain history, stopped ones left out."""
+    return [(q, a) for q, a in turns(history) if a is not None]
+
+
+def conversation_messages(
+    history: Iterable[Mapping[str, Any]], base: str = SOURCES_PATH, lang: str = "en"
+) -> ChatMessages:
     """The chat as shown, rendered again from a plain history (a reopened conversation)."""
     shown: ChatMessages = []
-    for question, answer in exchanges(history):
+    for question, answer in turns(history):
         shown.append({"role": "user", "content": _md(question)})
-        shown.append({"role": "assistant", "content": render_answer(answer, base, question=question)})
+        content = render_stopped(lang) if answer is None else render_answer(answer, base, question=question, lang=lang)
+        shown.append({"role": "assistant", "content": content})
     return shown
 
 
@@ -95,21 +112,30 @@ def _absolute(url: str, site: str) -> str:
     return f"{site.rstrip('/')}{url}" if site and url.startswith("/") else url
 
 
-def export_markdown(history: Iterable[Mapping[str, Any]], *, site: str = "", base: str = SOURCES_PATH) -> str:
+def _source_lists(answer: Answer, lang: str) -> list[tuple[str, list[Citation]]]:
+    return [(t("sources", lang), answer.citations), (t("related", lang), answer.related)]
+
+
+def export_markdown(
+    history: Iterable[Mapping[str, Any]], *, site: str = "", base: str = SOURCES_PATH, lang: str = "en"
+) -> str:
     """The conversation as Markdown: each question, its answer, and the quoted sources."""
-    lines = [f"# {TITLE}", "", f"_Exported {time.strftime('%Y-%m-%d %H:%M')}_", ""]
-    for question, answer in exchanges(history):
+    lines = [f"# {t('title', lang)}", "", f"_{t('exported', lang, time=time.strftime('%Y-%m-%d %H:%M'))}_", ""]
+    for question, answer in turns(history):
         lines += [f"## {question.strip()}", ""]
+        if answer is None:
+            lines += [f"_{t('stopped', lang)}_", ""]
+            continue
         if answer.notice:
             lines += [f"> ⚠️ {answer.notice}", ""]
         lines += [answer.answer.strip(), ""]
-        for heading, cites in (("Sources · 来源", answer.citations), ("Related passages · 相关段落", answer.related)):
+        for heading, cites in _source_lists(answer, lang):
             if not cites:
                 continue
             lines += [f"**{heading}**", ""]
             for c in cites:
-                url = _absolute(source_url(c.doc_id, c.start, c.end, base), site)
-                lines.append(f"{c.n}. **{c.title}** — {describe_source(c.kind, c.published, c.page)}  ")
+                url = _absolute(source_url(c.doc_id, c.start, c.end, base, lang), site)
+                lines.append(f"{c.n}. **{c.title}** — {describe_source(c.kind, c.published, c.page, lang)}  ")
                 lines.append(f"   > {' '.join(c.quote.split())}  ")
                 lines.append(f"   <{url}>")
             lines.append("")
@@ -125,29 +151,36 @@ a { color: #1d4ed8; word-break: break-all; } @media print { a { color: inherit; 
 """
 
 
-def export_html(history: Iterable[Mapping[str, Any]], *, site: str = "", base: str = SOURCES_PATH) -> str:
+def export_html(
+    history: Iterable[Mapping[str, Any]], *, site: str = "", base: str = SOURCES_PATH, lang: str = "en"
+) -> str:
     """The conversation as a print-friendly HTML page (every text escaped)."""
-    body = [f"<h1>{_inline(TITLE)}</h1>", f'<p class="muted">Exported {time.strftime("%Y-%m-%d %H:%M")}</p>']
-    for question, answer in exchanges(history):
+    title = _inline(t("title", lang))
+    exported = _inline(t("exported", lang, time=time.strftime("%Y-%m-%d %H:%M")))
+    body = [f"<h1>{title}</h1>", f'<p class="muted">{exported}</p>']
+    for question, answer in turns(history):
         body.append(f"<h2>{_inline(question)}</h2>")
+        if answer is None:
+            body.append(f'<p class="muted">{_inline(t("stopped", lang))}</p>')
+            continue
         if answer.notice:
             body.append(f'<p class="muted">⚠️ {_inline(answer.notice)}</p>')
         body.append(f"<p>{_inline(answer.answer)}</p>")
-        for heading, cites in (("Sources · 来源", answer.citations), ("Related passages · 相关段落", answer.related)):
+        for heading, cites in _source_lists(answer, lang):
             if not cites:
                 continue
             items = []
             for c in cites:
-                url = _attr(_absolute(source_url(c.doc_id, c.start, c.end, base), site))
+                url = _attr(_absolute(source_url(c.doc_id, c.start, c.end, base, lang), site))
                 items.append(
                     f'<li value="{int(c.n)}"><strong>{_inline(c.title)}</strong> '
-                    f'<span class="meta">— {_inline(describe_source(c.kind, c.published, c.page))}</span>'
+                    f'<span class="meta">— {_inline(describe_source(c.kind, c.published, c.page, lang))}</span>'
                     f"<blockquote>{_inline(c.quote)}</blockquote><a href=\"{url}\">{html.escape(url)}</a></li>"
                 )
-            body.append(f'<h3>{heading}</h3><ol class="sources">{"".join(items)}</ol>')
+            body.append(f'<h3>{_inline(heading)}</h3><ol class="sources">{"".join(items)}</ol>')
     return (
-        '<!doctype html><html><head><meta charset="utf-8">'
-        f"<title>{_inline(TITLE)}</title><style>{EXPORT_CSS}</style></head>"
+        f'<!doctype html><html lang="{_attr(lang)}"><head><meta charset="utf-8">'
+        f"<title>{title}</title><style>{EXPORT_CSS}</style></head>"
         f"<body>{''.join(body)}</body></html>\n"
     )
 
@@ -167,7 +200,7 @@ def chat_title(history: Iterable[Mapping[str, Any]]) -> str:
     for m in history:
         if m.get("role") == "user":
             return _preview(message_text(m.get("content")), 60)
-    return "New chat · 新对话"
+    return "…"
 
 
 def save_chat(store: Any, chat_id: str, history: Sequence[Mapping[str, Any]], limit: int = MAX_CHATS) -> Store:

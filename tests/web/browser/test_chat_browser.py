@@ -5,9 +5,11 @@ extractive backend, one with an OpenAI-compatible chat model that is `FakeLLMSer
 (tests/fake_llm_server.py): `ok` for translations, `trickle` for an answer slow enough to
 stop. Every request the page makes to anything but 127.0.0.1 is aborted and recorded;
 none may be attempted. Each flow runs at 1366×900 and at 390×844 (a phone, by touch).
+Browsers are en-US unless a test says otherwise: the page follows the browser's language
+(English, Simplified or Traditional Chinese), a switch, and `?lang=`.
 
 Screenshots go to a temporary folder; with UPDATE_SCREENSHOTS=1 they replace
-docs/images/ui-answer.png and ui-phone.png (used by the README).
+docs/images/ui-answer.png, ui-phone.png and ui-zh-hant.png (used by the README).
 """
 
 from __future__ import annotations
@@ -73,6 +75,9 @@ def apps(built_index: Path, embedder, tmp_path_factory: pytest.TempPathFactory) 
         ASSISTANT_MODEL="fake-model",
         ASSISTANT_LLM_TIMEOUT=20.0,
         ASSISTANT_LLM_DEADLINE=120.0,
+        # The slow answer Stop ends must be the turn's first model call: a translation of
+        # the question for retrieval would trickle first, and no source card would show.
+        ASSISTANT_QUERY_TRANSLATION=False,
     )
     modelled = Assistant(settings, embedder, build_chat_model(settings))
     with ApiServer(create_app(assistant=plain)) as one, ApiServer(create_app(assistant=modelled)) as two:
@@ -100,10 +105,12 @@ def open_ui(browser: Any) -> Iterator[Any]:
     """open_ui(base, size) -> page at base/ui/, offline: requests off 127.0.0.1 are aborted and kept."""
     contexts = []
 
-    def open_(base: str, size: dict[str, int], context: Any = None) -> Any:
+    def open_(base: str, size: dict[str, int], context: Any = None, *, locale: str = "en-US", path: str = "/ui/") -> Any:
         phone = size["width"] < 600
         if context is None:
-            context = browser.new_context(viewport=size, is_mobile=phone, has_touch=phone, accept_downloads=True)
+            context = browser.new_context(
+                viewport=size, is_mobile=phone, has_touch=phone, accept_downloads=True, locale=locale
+            )
             context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base)
             context.off_host = []
 
@@ -121,7 +128,7 @@ def open_ui(browser: Any) -> Iterator[Any]:
         page.set_default_timeout(TIMEOUT)
         page.errors = []
         page.on("pageerror", lambda e: page.errors.append(str(e)))
-        page.goto(f"{base}/ui/")
+        page.goto(f"{base}{path}")
         page.locator("#tt-message textarea").wait_for()
         return page
 
@@ -173,8 +180,8 @@ def test_a_cited_answer_with_cards_popovers_copy_followups_and_exports(
     from playwright.sync_api import expect
 
     page = open_ui(apps.extractive, size)
-    # The chrome names the product; no Gradio footer or settings.
-    assert page.title() == "Technology Transfer Assistant · 技术转移助手"
+    # The chrome names the product (the link preview in both languages); no Gradio footer or settings.
+    expect(page).to_have_title("Technology Transfer Assistant")
     og = page.locator('meta[property="og:title"]')
     expect(og).to_have_count(1)
     assert og.get_attribute("content") == "Technology Transfer Assistant · 技术转移助手"
@@ -191,7 +198,7 @@ def test_a_cited_answer_with_cards_popovers_copy_followups_and_exports(
     # 2. Every [n] is a link that opens a popover with the quote and its document.
     cite = answer.locator("a.tt-cite").first
     expect(cite).to_have_text(re.compile(r"^\[\d+\]$"))
-    assert re.search(r"/sources/[^?]+\?start=\d+&end=\d+#quote$", cite.get_attribute("href") or "")
+    assert re.search(r"/sources/[^?]+\?start=\d+&end=\d+&lang=en#quote$", cite.get_attribute("href") or "")
     _tap(page, cite)
     pop = page.locator(".tt-pop")
     expect(pop).to_be_visible()
@@ -202,7 +209,7 @@ def test_a_cited_answer_with_cards_popovers_copy_followups_and_exports(
     expect(pop.locator(".tt-pop-title")).to_have_text((source.locator(".tt-src-title").text_content() or "").strip())
     expect(pop.locator(".tt-pop-meta")).to_have_text(re.compile(r"^(policy paper|news report|[a-z ]+), "))
     link = pop.get_by_role("link", name=re.compile("Open passage"))
-    assert re.search(r"start=\d+&end=\d+#quote$", link.get_attribute("href") or "")
+    assert re.search(r"start=\d+&end=\d+&lang=en#quote$", link.get_attribute("href") or "")
     box = pop.bounding_box()
     assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= size["width"]
     assert box["y"] + box["height"] <= size["height"]
@@ -289,6 +296,14 @@ def test_stop_ends_a_slow_answer_and_frees_the_queue(open_ui: Any, apps: Apps, s
             time.sleep(0.1)
         assert apps.model_assistant.queue.snapshot()["admitted"] == 0  # the place is free
         assert apps.fake.in_flight == 0  # the model server is no longer read from
+        # The stopped question is kept in the conversation: it is there after a reload.
+        expect(page.locator("#tt-past-chats input")).to_have_value(ASEAN)
+        page.wait_for_timeout(500)  # the store is written after the list
+        page.reload()
+        chat = page.locator("#tt-chatbot")
+        expect(chat).to_contain_text(ASEAN)
+        expect(chat.locator(".tt-stopped")).to_have_text("⏹ Stopped.")
+        expect(page.locator(".tt-followup:visible")).to_have_count(0)  # nothing to follow up on
         assert page.errors == []
     finally:
         apps.fake.mode = "ok"
@@ -312,6 +327,152 @@ def test_a_quote_in_another_language_is_translated_on_demand(open_ui: Any, apps:
     assert info.value.status == 200
     expect(pop.locator(".tt-mt-label")).to_contain_text("Machine translation")
     expect(pop.locator(".tt-mt")).not_to_be_empty()
+    assert page.errors == []
+
+
+# -------------------------------------------------------------------------------- languages
+
+ENGLISH = {"send": "Send", "tab": "Chat", "new": "＋ New chat", "box": "Type a question…", "title": "Technology Transfer Assistant",
+           "status": "Ready", "sources": "Sources", "copy": "Copy", "switch": "English", "examples": "Examples",
+           "open": "Open passage ↗", "description": "Cited answers about China's international technology transfer"}
+SIMPLIFIED = {"send": "发送", "tab": "问答", "new": "＋ 新对话", "box": "输入问题…", "title": "技术转移助手",
+              "status": "就绪", "sources": "来源", "copy": "复制", "switch": "简体中文", "examples": "示例",
+              "open": "查看原文 ↗", "description": "基于政策文件与新闻报道"}
+TRADITIONAL = {"send": "傳送", "tab": "問答", "new": "＋ 新對話", "box": "輸入問題…", "title": "技術轉移助手",
+               "status": "就緒", "sources": "來源", "copy": "複製", "switch": "繁體中文", "examples": "範例",
+               "open": "查看原文 ↗", "description": "基於政策文件與新聞報導"}
+
+
+def _expect_labels(page: Any, words: dict[str, str]) -> None:
+    """The page's own words are all in one language: buttons, box, tab, title, status, switcher."""
+    from playwright.sync_api import expect
+
+    expect(page.locator("#tt-send")).to_have_text(words["send"])
+    expect(page.locator("#tt-new-chat")).to_have_text(words["new"])
+    expect(page.locator("#tt-message textarea")).to_have_attribute("placeholder", words["box"])
+    expect(page.get_by_role("tab", name=words["tab"])).to_have_count(1)
+    expect(page.get_by_text(words["examples"], exact=True).first).to_be_attached()
+    expect(page).to_have_title(words["title"])
+    expect(page.locator("#tt-lang input")).to_have_value(words["switch"])
+    expect(page.locator(".tt-header h1")).to_have_text(words["title"])
+    expect(page.get_by_text(words["status"], exact=True).first).to_be_visible()  # the status line, rendered here
+    expect(page.locator(".tt-header")).to_contain_text(words["description"])
+    expect(page.locator("body")).not_to_contain_text("translation_metadata")  # no key left untranslated
+    others = [w for w in (ENGLISH, SIMPLIFIED, TRADITIONAL) if w is not words]
+    for other in others:  # one language at a time: none of the others' labels
+        expect(page.locator("#tt-send")).not_to_have_text(other["send"])
+        assert " · " not in (page.locator("#tt-new-chat").inner_text() or "")
+
+
+def _choose_language(page: Any, name: str) -> None:
+    _tap(page, page.locator("#tt-lang input"))
+    _tap(page, page.get_by_role("option", name=name))
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize(("locale", "words"), [("zh-TW", TRADITIONAL), ("en-US", ENGLISH)], ids=["zh-TW", "en-US"])
+def test_the_ui_opens_in_the_browsers_language(
+    open_ui: Any, apps: Apps, size: dict[str, int], locale: str, words: dict[str, str], tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    page = open_ui(apps.extractive, size, locale=locale)
+    _expect_labels(page, words)
+    # What the server renders is in it too: the answer's sources, Copy, links to the passage in it.
+    _ask(page, ASEAN)
+    answer = _last_answer(page)
+    expect(answer.locator(".tt-sources .tt-heading").first).to_have_text(words["sources"])
+    expect(answer.locator("button.tt-copy")).to_have_text(words["copy"])
+    lang = {"zh-TW": "zh-Hant", "en-US": "en"}[locale]
+    assert (answer.locator("a.tt-cite").first.get_attribute("href") or "").endswith(f"&lang={lang}#quote")
+    _tap(page, answer.locator("a.tt-cite").first)
+    pop = page.locator(".tt-pop")
+    expect(pop.locator(".tt-pop-open")).to_have_text(words["open"])
+    if locale == "zh-TW" and size is DESKTOP:
+        _shot(page, "ui-zh-hant.png", tmp_path)
+    # The passage page opens in the same language.
+    with page.context.expect_page() as info:
+        _tap(page, pop.locator(".tt-pop-open"))
+    passage = info.value
+    passage.wait_for_load_state()
+    assert passage.evaluate("document.documentElement.lang") == lang
+    passage.close()
+    assert page.errors == []
+
+
+def test_a_browser_in_hong_kong_gets_traditional_chinese_too(open_ui: Any, apps: Apps) -> None:
+    """zh-HK is Traditional Chinese here (Gradio by itself would fall back to English)."""
+    page = open_ui(apps.extractive, DESKTOP, locale="zh-HK")
+    _expect_labels(page, TRADITIONAL)
+    assert page.errors == []
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_switching_language_relabels_at_once_and_is_remembered(open_ui: Any, apps: Apps, size: dict[str, int]) -> None:
+    from playwright.sync_api import expect
+
+    page = open_ui(apps.extractive, size)
+    _expect_labels(page, ENGLISH)
+    _ask(page, ASEAN)
+    answer = _last_answer(page)
+    expect(answer.locator("button.tt-copy")).to_have_text("Copy")
+    page.evaluate("window.__notReloaded = true")
+    _choose_language(page, "简体中文")
+    # At once, without a reload: the components' labels and the answer rendered around it.
+    _expect_labels(page, SIMPLIFIED)
+    assert page.evaluate("window.__notReloaded") is True
+    answer = _last_answer(page)
+    expect(answer.locator("button.tt-copy")).to_have_text("复制")
+    expect(answer.locator(".tt-sources .tt-heading").first).to_have_text("来源")
+    assert (answer.locator("a.tt-cite").first.get_attribute("href") or "").endswith("&lang=zh-Hans#quote")
+    expect(page.locator("#tt-chatbot")).to_contain_text(ASEAN)  # the conversation stays
+    cookies = {c["name"]: c["value"] for c in page.context.cookies()}
+    assert cookies.get("tt_lang") == "zh-Hans"
+    # Remembered: a reload opens in it.
+    page.reload()
+    page.locator("#tt-message textarea").wait_for()
+    _expect_labels(page, SIMPLIFIED)
+    expect(_last_answer(page).locator("button.tt-copy")).to_have_text("复制")
+    # And back.
+    _choose_language(page, "English")
+    _expect_labels(page, ENGLISH)
+    assert page.errors == []
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_lang_in_the_address_wins_and_a_switch_replaces_it(open_ui: Any, apps: Apps, size: dict[str, int]) -> None:
+    page = open_ui(apps.extractive, size, path="/ui/?lang=zh-Hant")
+    _expect_labels(page, TRADITIONAL)
+    assert not any(c["name"] == "tt_lang" for c in page.context.cookies())  # opening a link chooses nothing
+    _choose_language(page, "English")
+    _expect_labels(page, ENGLISH)
+    assert "lang=" not in page.url  # a reload keeps the choice, not the link's
+    page.reload()
+    page.locator("#tt-message textarea").wait_for()
+    _expect_labels(page, ENGLISH)
+    assert page.errors == []
+
+def test_the_centers_tab_is_in_the_pages_language(open_ui: Any, apps: Apps) -> None:
+    from playwright.sync_api import expect
+
+    from tests.web.browser.test_widget_browser import _open_tab
+
+    page = open_ui(apps.extractive, DESKTOP, locale="zh-TW")
+    _open_tab(page, "中心", False)
+    panel = page.locator(".tt-directory").first
+    expect(page.get_by_text("哪個中心適合我？").first).to_be_visible()
+    expect(page.get_by_label("目標")).to_be_visible()
+    expect(panel.locator("thead th").first).to_have_text("名稱")
+    expect(panel).to_contain_text("區域中心")
+    expect(page.locator("svg[aria-label='各中心服務地區示意圖']")).to_have_count(1)
+    assert "/sources/" in (panel.locator("a.tt-src").first.get_attribute("href") or "")
+    assert (panel.locator("a.tt-src").first.get_attribute("href") or "").endswith("&lang=zh-Hant#quote")
+    _choose_language(page, "English")
+    expect(panel.locator("thead th").first).to_have_text("Name")
+    expect(panel).to_contain_text("Regional center")
+    expect(page.get_by_text("Which center fits my goal?").first).to_be_visible()
+    expect(page.get_by_label("Goal")).to_be_visible()
+    assert "區域中心" not in panel.inner_text()
     assert page.errors == []
 
 

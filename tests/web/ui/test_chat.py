@@ -26,7 +26,6 @@ from assistant.web.ui.chat import (
     examples,
     history_to_turns,
     render_exports,
-    rewrite_page,
     status_line,
     ui_theme,
 )
@@ -38,8 +37,10 @@ from assistant.web.ui.conversations import (
     export_markdown,
     find_chat,
     save_chat,
+    stopped_turn,
     suggest_followups,
 )
+from assistant.web.ui.page import rewrite_page
 from assistant.web.ui.render import (
     render_answer,
     render_documents,
@@ -93,17 +94,17 @@ def test_render_answer_lists_sources_with_links_to_the_quoted_span() -> None:
         ),
         question="Which center serves ASEAN?",
     )
-    assert text.startswith('<div class="tt-msg tt-qlang-en"><div class="tt-answer">The China–ASEAN center serves ASEAN countries <a class="tt-cite tt-n-1" href="/sources/doc-a?start=120&amp;end=163#quote"')
+    assert text.startswith('<div class="tt-msg tt-qlang-en"><div class="tt-answer">The China–ASEAN center serves ASEAN countries <a class="tt-cite tt-n-1" href="/sources/doc-a?start=120&amp;end=163&amp;lang=en#quote"')
     assert "Sources" in text
     assert '[1] <span class="tt-src-title">China–ASEAN Technology Transfer Center</span> — <span class="tt-src-meta">policy paper, 2023-05-01</span>' in text
     assert '<span class="tt-src-title">SCO center</span> — <span class="tt-src-meta">news report, date not stated</span>' in text
-    assert 'href="/sources/doc-a?start=120&amp;end=163#quote"' in text
+    assert 'href="/sources/doc-a?start=120&amp;end=163&amp;lang=en#quote"' in text
     # The doc id is URL-quoted, the offsets are those of the citation.
-    assert 'href="/sources/sco%20news%2F1?start=5&amp;end=40#quote"' in text
+    assert 'href="/sources/sco%20news%2F1?start=5&amp;end=40&amp;lang=en#quote"' in text
     assert 'class="tt-src tt-n-2 tt-lang-en"' in text
     assert "noopener" in text
     assert '<blockquote class="tt-quote">The center was founded in Nanning in 2013.</blockquote>' in text
-    assert "open passage" in text and "tt-copy" in text
+    assert "Open passage" in text and "tt-copy" in text
     assert "Answered by" in text and "local" in text
     assert "No supporting passage" not in text
     assert "\n" not in text  # one HTML block: Markdown never parses inside it
@@ -159,7 +160,7 @@ def test_pending_message_shows_progress_cards_and_draft() -> None:
     cards = source_cards([_hit()])
     reading = render_pending("t1", cards, elapsed=7.4)
     assert "Reading 1 passages" in reading and ">7 s<" in reading
-    assert 'class="tt-card" href="/sources/doc-a?start=0&amp;end=18#quote"' in reading
+    assert 'class="tt-card" href="/sources/doc-a?start=0&amp;end=18&amp;lang=en#quote"' in reading
     assert "China–ASEAN &lt;i&gt;paper&lt;/i&gt;" in reading and "policy paper, 2023-05-01" in reading
     assert "中国—东盟技术转移中心面向东盟国家。" in reading
     writing = render_pending("t1", cards, "The <b>draft</b>")
@@ -185,6 +186,9 @@ def test_source_url() -> None:
     assert source_url("doc-a", 3, 9) == "/sources/doc-a?start=3&end=9#quote"
     assert source_url("doc-a") == "/sources/doc-a"
     assert source_url("x", 1, 2, base="/app/sources") == "/app/sources/x?start=1&end=2#quote"
+    # In the page's language: the passage opens in it.
+    assert source_url("doc-a", 3, 9, lang="zh-Hant") == "/sources/doc-a?start=3&end=9&lang=zh-Hant#quote"
+    assert source_url("doc-a", lang="en") == "/sources/doc-a?lang=en"
 
 
 def test_history_to_turns_takes_text_and_limits_turns() -> None:
@@ -218,7 +222,7 @@ def _doc(doc_id: str, title: str, **kw: Any) -> SimpleNamespace:
 
 def test_render_documents_links_each_row_and_escapes_titles() -> None:
     table = render_documents([_doc("doc-a", f"Doc {XSS}"), _doc("doc-b", "News", kind="news_report", published=None)])
-    assert 'href="/sources/doc-a"' in table and 'href="/sources/doc-b"' in table
+    assert 'href="/sources/doc-a?lang=en"' in table and 'href="/sources/doc-b?lang=en"' in table
     assert XSS not in table and "&lt;img" in table
     assert "policy paper" in table and "news report" in table and "date not stated" in table
     assert ">7</td>" in table
@@ -292,9 +296,11 @@ def test_chat_streams_tokens_then_replaces_them_with_the_checked_answer() -> Non
     # In between: the progress line, then the source cards at once, then the draft, growing.
     streamed = [u[1][-1]["content"] for u in updates[:-1]]
     assert "Searching the documents" in streamed[0] and "tt-progress" in streamed[0]
-    assert "Reading 1 passages" in streamed[1] and 'class="tt-card" href="/sources/doc-a?start=0&amp;end=18#quote"' in streamed[1]
+    assert "Reading 1 passages" in streamed[1] and 'class="tt-card" href="/sources/doc-a?start=0&amp;end=18&amp;lang=en#quote"' in streamed[1]
     assert "tt-card" in streamed[-1] and "Writing the answer" in streamed[-1]
     assert "The China–ASEAN center &lt;b&gt;raw&lt;/b&gt; ▍" in streamed[-1]
+    # While it is written the history holds the question with a stopped answer (what Stop keeps).
+    assert all(u[2] == [{"role": "user", "content": "Which center serves ASEAN?"}, stopped_turn()] for u in updates[:-1])
     # The plain history keeps the texts, and the checked answer as data for reopening and export.
     assert history == [
         {"role": "user", "content": "Which center serves ASEAN?"},
@@ -532,13 +538,13 @@ def test_exports_carry_questions_answers_quotes_titles_dates_and_links() -> None
     assert "The China–ASEAN center serves ASEAN countries [1]." in md
     assert "1. **China–ASEAN Technology Transfer Center** — policy paper, 2023-05-01" in md
     assert "> The center was founded in Nanning in 2013." in md
-    assert "<http://127.0.0.1:8000/sources/doc-a?start=120&end=163#quote>" in md
+    assert "<http://127.0.0.1:8000/sources/doc-a?start=120&end=163&lang=en#quote>" in md
     assert "Related passages" in md and "> Nearby fact." in md
     page = export_html(history, site="http://127.0.0.1:8000")
     assert page.startswith("<!doctype html>") and "@media print" in page
     assert XSS not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
     assert "<blockquote>The center was founded in Nanning in 2013.</blockquote>" in page
-    assert 'href="http://127.0.0.1:8000/sources/doc-a?start=120&amp;end=163#quote"' in page
+    assert 'href="http://127.0.0.1:8000/sources/doc-a?start=120&amp;end=163&amp;lang=en#quote"' in page
     links = render_exports("abc", history)
     assert 'download="conversation-abc.md"' in links and 'href="data:text/markdown;charset=utf-8;base64,' in links
     assert 'download="conversation-abc.html"' in links and render_exports("abc", []) == ""
@@ -594,6 +600,7 @@ def test_the_page_names_the_product_and_shows_no_gradio_chrome() -> None:
     assert "raw.githubusercontent.com" not in page and 'rel="manifest"' not in page
     assert page.count('property="og:title"') == 1
     assert '<meta property="og:title" content="Technology Transfer Assistant · 技术转移助手">' in page
+    assert '<html lang="en"' in page.replace("\n\t", " ") or 'lang="en"' in page
     assert '<link rel="icon" href="data:image/svg+xml,' in page
     assert "window.__ttChat" in page and ".tt-pop" in page  # the UI's script and style, inline
     assert _external_assets(page) == []

@@ -15,12 +15,11 @@ from assistant.pipeline.formats import MEDIA_TYPES
 from assistant.web.api.deps import AssistantDep
 from assistant.web.api.schemas import DocumentDetail, DocumentList, ErrorBody, LibraryDocument
 from assistant.web.api.session import PASSAGE_ONLY
+from assistant.web.languages import LANGUAGE_NAMES, LANGUAGES, page_language
 
 router = APIRouter(tags=["documents"])
 
 PASSAGE_CONTEXT = 600  # characters shown on each side of a passage opened by a signed link
-LANGUAGES = ("en", "zh-Hans", "zh-Hant")
-LANGUAGE_NAMES = {"en": "English", "zh-Hans": "简体中文", "zh-Hant": "繁體中文"}
 SOURCE_LABELS: dict[str, dict[str, Any]] = {
     "en": {
         "back": "← Back to chat",
@@ -56,40 +55,6 @@ SOURCE_LABELS: dict[str, dict[str, Any]] = {
 # Kept for callers of the bilingual note.
 PASSAGE_NOTE = SOURCE_LABELS["en"]["passage_note"] + " · " + SOURCE_LABELS["zh-Hans"]["passage_note"]
 _URL = re.compile(r"(?:https?://|www\.)[^\s<>\"'，。、；）)]+")
-
-
-def language_of(tag: str) -> str | None:
-    """A language tag (`zh-TW`, `zh-Hant-HK`, `en-GB`, `zh`) -> en, zh-Hans or zh-Hant; None: none of them."""
-    t = tag.strip().lower().replace("_", "-")
-    if t.startswith("zh"):
-        parts = t.split("-")[1:]
-        if "hant" in parts or any(p in ("tw", "hk", "mo") for p in parts):
-            return "zh-Hant"
-        return "zh-Hans"
-    if t == "en" or t.startswith("en-"):
-        return "en"
-    return None
-
-
-def page_language(query: str | None, accept_language: str | None) -> str:
-    """`?lang=` when it names one of the three, else the best of `Accept-Language`, else English."""
-    if query and (chosen := language_of(query)):
-        return chosen
-    best: tuple[float, int, str] | None = None
-    for i, item in enumerate((accept_language or "").split(",")[:20]):
-        tag, _, params = item.partition(";")
-        q = 1.0
-        for param in params.split(";"):
-            name, _, value = param.strip().partition("=")
-            if name == "q":
-                try:
-                    q = float(value)
-                except ValueError:
-                    q = 0.0
-        found = language_of(tag)
-        if found and q > 0 and (best is None or (q, -i) > (best[0], best[1])):
-            best = (q, -i, found)
-    return best[2] if best else "en"
 
 
 def _text_html(text: str) -> str:

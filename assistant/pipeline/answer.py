@@ -108,12 +108,17 @@ SUBJECT_WINDOW = 150
 
 @dataclass(frozen=True)
 class SourcesEvent:
-    """The retrieved passages, sent before any model token."""
+    """The retrieved passages, sent before any model token. `revised`: a second list that
+    replaces the first (an English question's translation found other passages)."""
 
     hits: tuple[SearchHit, ...]
+    revised: bool = False
 
     def as_dict(self) -> dict[str, object]:
-        return {"sources": [h.as_source(n) for n, h in enumerate(self.hits, start=1)]}
+        data: dict[str, object] = {"sources": [h.as_source(n) for n, h in enumerate(self.hits, start=1)]}
+        if self.revised:
+            data["revised"] = True
+        return data
 
 
 @dataclass(frozen=True)
@@ -193,8 +198,16 @@ class AnswerEngine:
         users = [t.content for t in history if t.role == "user"]
         focus = f"{query} {users[-1]}" if users and self.chat_model is not None else query
         asking = f"{message} (follow-up to: {users[-1]})" if users else message
-        hits = self._retrieve(self.search_text(focus), history)
+        hits = self._retrieve(focus, history)
         yield SourcesEvent(tuple(hits))
+        searched = self.search_text(focus)
+        if searched != focus:
+            # The translation took a model call: the passages found without it were shown
+            # meanwhile; those found with it replace them when they differ.
+            better = self._retrieve(searched, history)
+            if [h.chunk.chunk_id for h in better] != [h.chunk.chunk_id for h in hits]:
+                hits = better
+                yield SourcesEvent(tuple(hits), revised=True)
         best = max((h.dense_score or 0.0 for h in hits), default=0.0)
         if not hits or best < MIN_RELEVANCE:
             yield from self._emit(self._not_covered(language, query))

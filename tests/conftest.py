@@ -31,6 +31,9 @@ def make_settings(**overrides: object) -> Settings:
         "ASSISTANT_LLM": "extractive",
         "CHROMA_HOST": "",
         "ASSISTANT_STATE_DIR": STATE,
+        # A test that counts or orders model calls gets only the ones it makes; the tests
+        # of query translation, the end-to-end test and the deployment test turn it on.
+        "ASSISTANT_QUERY_TRANSLATION": False,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[arg-type]

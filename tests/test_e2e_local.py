@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def local_assistant(built_index) -> Iterator[Assistant]:  # type: ignore[no-untyped-def]
-    settings = make_settings(ASSISTANT_INDEX_DIR=built_index, ASSISTANT_LLM="local")
+    settings = make_settings(ASSISTANT_INDEX_DIR=built_index, ASSISTANT_LLM="local", ASSISTANT_QUERY_TRANSLATION=True)
     assistant = Assistant.from_settings(settings, start_model=True)
     assert assistant.chat_model is not None and assistant.chat_error is None, assistant.chat_error
     assert assistant.status()["ready"], assistant.status()

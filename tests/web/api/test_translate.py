@@ -355,7 +355,9 @@ def test_the_local_model_translates_a_chinese_sentence(tmp_path: Path) -> None:
 
 def test_an_english_chat_question_is_translated_once_for_retrieval(embedder, built_index: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     with fake_llm("ok", answer=SIMPLIFIED) as server:
-        a = _openai_assistant(embedder, tmp_path, server.base_url, ASSISTANT_INDEX_DIR=built_index)
+        a = _openai_assistant(
+            embedder, tmp_path, server.base_url, ASSISTANT_INDEX_DIR=built_index, ASSISTANT_QUERY_TRANSLATION=True
+        )
         try:
             engine = a.engine
             assert engine.search_text(ENGLISH) == f"{SIMPLIFIED} {ENGLISH}"
@@ -370,7 +372,9 @@ def test_an_english_chat_question_is_translated_once_for_retrieval(embedder, bui
 def test_no_translation_when_it_is_off_or_the_model_is_down(embedder, built_index: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     off = _openai_assistant(embedder, tmp_path, closed_port_url(), ASSISTANT_INDEX_DIR=built_index,
                             ASSISTANT_QUERY_TRANSLATION=False)
-    down = _openai_assistant(embedder, tmp_path, closed_port_url(), ASSISTANT_INDEX_DIR=built_index)
+    down = _openai_assistant(
+        embedder, tmp_path, closed_port_url(), ASSISTANT_INDEX_DIR=built_index, ASSISTANT_QUERY_TRANSLATION=True
+    )
     try:
         assert off.engine.query_translator is None
         assert down.engine.search_text(ENGLISH) == ENGLISH  # a failed call: searched as it is, no error

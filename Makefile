@@ -51,7 +51,7 @@ RETRIEVAL_MIN := --min en.hit@5=0.96 --min zh-Hans.hit@5=1.0 --min zh-Hant.hit@5
 # (2026-12-02, `assistant eval --answers`); floors leave room for run-to-run variation.
 ANSWER_MIN    := --min answers.quotes_verbatim=1.0 --min answers.facts=0.64 \
                  --min answers.evidence_cited=0.74 --min answers.language=0.90 \
-                 --min answers.grounded_answerable=0.82 --min answers.refusal_unanswerable=0.74
+                 --min answers.grounded_answerable=0.82 --min answers.refusal_unanswerable=0.72
 
 test: setup
 	$(BIN)/python -m pytest

@@ -196,11 +196,12 @@ class AnswerEngine:
         # it, so that "who runs it?" stays about the center asked before even when the
         # rewrite lost it; the model sees what "it" refers to, too.
         users = [t.content for t in history if t.role == "user"]
-        focus = f"{query} {users[-1]}" if users and self.chat_model is not None else query
+        context = users[-1] if users and self.chat_model is not None else ""
+        focus = f"{query} {context}".strip()
         asking = f"{message} (follow-up to: {users[-1]})" if users else message
         hits = self._retrieve(focus, history)
         yield SourcesEvent(tuple(hits))
-        searched = self.search_text(focus)
+        searched = self.search_text(query, context)
         if searched != focus:
             # The translation took a model call: the passages found without it were shown
             # meanwhile; those found with it replace them when they differ.
@@ -263,15 +264,18 @@ class AnswerEngine:
         # No model: the previous question carries the subject of the follow-up.
         return f"{users[-1]} {message}"
 
-    def search_text(self, query: str) -> str:
-        """What retrieval looks for: an English question gets its Chinese translation in
-        front (`query_translator`: the chat model's, cached), so Chinese passages are found
-        by Chinese words, not only through the dictionary; the English stays for English
-        documents. Anything else, or no translation, is searched as it is."""
+    def search_text(self, query: str, context: str = "") -> str:
+        """What retrieval looks for: the question, then `context` (a follow-up's previous
+        question). An English question gets its Chinese translation in front
+        (`query_translator`: the chat model's, cached), so Chinese passages are found by
+        Chinese words, not only through the dictionary; the English stays for English
+        documents. Only the question itself is translated: two questions run together
+        translate worse, and the previous one already found its passages."""
+        plain = f"{query} {context}".strip()
         if self.query_translator is None or detect_language(query) != "en":
-            return query
+            return plain
         translated = self.query_translator(query)
-        return f"{translated} {query}" if translated else query
+        return f"{translated} {plain}" if translated else plain
 
     # ---------------------------------------------------------------- evidence
 

@@ -354,3 +354,15 @@ def test_chinese_questions_and_failed_translations_are_searched_as_they_are(retr
     assert e.search_text("上合组织技术转移中心在哪里") == "上合组织技术转移中心在哪里" and calls == []
     assert e.search_text(SCO_OPENING_EN) == SCO_OPENING_EN and calls == [SCO_OPENING_EN]
     assert engine(retriever).search_text(SCO_OPENING_EN) == SCO_OPENING_EN  # no translator: nothing asked
+
+
+def test_a_follow_up_translates_its_own_question_not_the_previous_one(retriever) -> None:  # type: ignore[no-untyped-def]
+    calls: list[str] = []
+
+    def translator(question: str) -> str:
+        calls.append(question)
+        return "谁负责日常运营"
+
+    e = engine(retriever, query_translator=translator)
+    assert e.search_text("Who runs it day to day?", ASEAN_EN) == f"谁负责日常运营 Who runs it day to day? {ASEAN_EN}"
+    assert calls == ["Who runs it day to day?"]

@@ -14,10 +14,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,9 +26,9 @@ if str(PROJECT_ROOT) not in sys.path:  # run as `python benchmarks/NAME.py` from
     sys.path.insert(0, str(PROJECT_ROOT))
 
 from assistant.settings import Settings  # noqa: E402
+from deploy.local import LOOPBACK, free_port  # noqa: E402 - free_port: for the scripts
 
 CORPUS = PROJECT_ROOT / "corpus"
-LOOPBACK = "127.0.0.1"
 
 
 def make_settings(**overrides: Any) -> Settings:
@@ -182,16 +178,6 @@ def index_dir_for(index: Path | None) -> Iterator[tuple[Path, str]]:
 # ----------------------------------------------------------------------------- server
 
 
-def free_port(host: str = LOOPBACK) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
-
-
-class ServerFailed(RuntimeError):
-    pass
-
-
 @contextlib.contextmanager
 def serve(
     env: dict[str, str],
@@ -202,70 +188,26 @@ def serve(
     """Run `assistant serve` on a free loopback port; yield its base URL.
 
     `env` is added to the current environment (ASSISTANT_INDEX_DIR, ASSISTANT_LLM, …).
-    Waits for /healthz, and with `ready_timeout` also for /readyz to answer 200. On
-    exit: SIGTERM to the server, SIGKILL after 15 s, then SIGKILL to whatever is left in
-    the process group it was started in. Its output goes to a temporary log whose tail is
-    shown when it fails to start.
+    Waits for /healthz, and with `ready_timeout` also for /readyz to answer 200. The
+    process is started and stopped by `deploy.local` (its own process group; SIGTERM,
+    SIGKILL after 15 s); its output goes to a temporary log whose tail is shown when it
+    fails to start.
     """
-    import httpx
+    from deploy.local import start, wait_until
 
     port = free_port()
-    base = f"http://{LOOPBACK}:{port}"
-    full_env = {**os.environ, "CHROMA_HOST": "", **env}
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
-        log_path = Path(tmp) / "serve.log"
-        with log_path.open("wb") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "assistant.cli.main", "serve", "--host", LOOPBACK, "--port", str(port)],
-                cwd=PROJECT_ROOT,
-                env=full_env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own group: nothing it starts outlives it
-            )
+        server = start(
+            "assistant serve",
+            [sys.executable, "-m", "assistant.cli.main", "serve", "--host", LOOPBACK, "--port", str(port)],
+            f"http://{LOOPBACK}:{port}",
+            Path(tmp) / "serve.log",
+            {"CHROMA_HOST": "", **env},
+        )
         try:
-            with httpx.Client(timeout=5.0, trust_env=False) as client:
-                _wait_for(client, proc, f"{base}/healthz", health_timeout, log_path)
-                if ready_timeout is not None:
-                    _wait_for(client, proc, f"{base}/readyz", ready_timeout, log_path)
-            yield base
+            wait_until(server, "/healthz", health_timeout)
+            if ready_timeout is not None:
+                wait_until(server, "/readyz", ready_timeout)
+            yield server.url
         finally:
-            _stop(proc)
-
-
-def _wait_for(client: Any, proc: subprocess.Popen[bytes], url: str, timeout: float, log_path: Path) -> None:
-    deadline = time.monotonic() + timeout
-    last = "no answer"
-    while True:
-        if proc.poll() is not None:
-            raise ServerFailed(f"`assistant serve` exited with {proc.returncode}:\n{_tail(log_path)}")
-        try:
-            r = client.get(url)
-            if r.status_code == 200:
-                return
-            last = f"{r.status_code} {r.text[:200]}"
-        except Exception as exc:  # not listening yet
-            last = type(exc).__name__
-        if time.monotonic() >= deadline:
-            raise ServerFailed(f"{url} not 200 after {timeout:.0f} s ({last}):\n{_tail(log_path)}")
-        time.sleep(0.25)
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)  # the group it was started in (pgid == its pid)
-
-
-def _tail(path: Path, lines: int = 25) -> str:
-    try:
-        return "\n".join(path.read_text("utf-8", errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
+            server.stop()

@@ -36,8 +36,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -145,6 +145,16 @@ def wait_until(service: Service, path: str, timeout: float) -> None:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{service.name}: {path} not 200 within {timeout:.0f} s ({last}):\n{service.tail()}")
             time.sleep(0.25)
+
+
+def ready(service: Service, path: str, timeout: float) -> Service:
+    """`service` once `path` answers 200; stopped, and the error raised, if it does not."""
+    try:
+        wait_until(service, path, timeout)
+    except BaseException:
+        service.stop()
+        raise
+    return service
 
 
 def assistant_cli(*args: str, env: dict[str, str], timeout: float = 900) -> subprocess.CompletedProcess[str]:
@@ -262,8 +272,7 @@ def chroma(folder: Path) -> Service:
         f"http://{LOOPBACK}:{port}",
         folder / "chroma.log",
     )
-    wait_until(service, "/api/v2/heartbeat", 90)
-    return service
+    return ready(service, "/api/v2/heartbeat", 90)
 
 
 _SERVER_LINE = re.compile(r"^(?P<indent>[ \t]*)server\s+app\d+:8000(?P<params>[^;]*);[ \t]*\n", re.M)
@@ -330,8 +339,7 @@ def nginx(folder: Path, upstreams: Sequence[str], name: str = "nginx") -> Servic
         f"http://{LOOPBACK}:{port}",
         folder / "nginx.log",
     )
-    wait_until(service, "/healthz", 30)
-    return service
+    return ready(service, "/healthz", 30)
 
 
 # ------------------------------------------------------------------------- the topology
@@ -348,7 +356,7 @@ class Topology:
     proxy: Service
     database_url: str | None = None
     model: Service | None = None
-    extra: list[Service] = field(default_factory=list)
+    on_start: Callable[[Service], Service] = lambda service: service  # registers it to be stopped
 
     def cli(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
         """`assistant ARGS` run as an operator of this deployment would (same settings)."""
@@ -356,9 +364,7 @@ class Topology:
 
     def proxy_for(self, replicas: Sequence[Service], name: str) -> Service:
         """Another nginx, fronting only `replicas` (e.g. one replica, to compare with two)."""
-        service = nginx(self.root / name, [r.url.removeprefix("http://") for r in replicas], name)
-        self.extra.append(service)
-        return service
+        return self.on_start(nginx(self.root / name, [r.url.removeprefix("http://") for r in replicas], name))
 
 
 def _replica_env(root: Path, chroma_port: int, database_url: str | None, model_url: str | None, key: str) -> dict[str, str]:
@@ -401,72 +407,60 @@ def topology(
     """
     if not 1 <= replicas <= 8:
         raise ValueError("replicas: 1 to 8")
-    owned = root is None
     base = Path(tempfile.mkdtemp(prefix="assistant-topology-")) if root is None else root
-    started: list[Service] = []
-    try:
-        with contextlib.ExitStack() as stack:
-            store = chroma(base / "chroma")
-            started.append(store)
-            database_url = None
-            if database:
-                cluster = stack.enter_context(postgres())
-                database_url = cluster.create_database("assistant")
-            key = secrets.token_hex(16)
-            model_service = None
-            if model != "none":
-                port = free_port()
-                argv = [sys.executable, "-m", "assistant.cli.main", "model-server", "--host", LOOPBACK, "--port", str(port)]
-                if model != "bundled":
-                    argv += ["--upstream", model]
-                model_service = start(
-                    "model-server", argv, f"http://{LOOPBACK}:{port}", base / "model-server.log",
-                    {"ASSISTANT_MODEL_SERVER_KEY": key, "OPENAI_API_KEY": ""},
-                )
-                started.append(model_service)
-            shared = {
-                **_replica_env(base, int(store.url.rsplit(":", 1)[1]), database_url,
-                               model_service.url if model_service else None, key),
-                **(env or {}),
-            }
-            if database_url:
-                assistant_cli("db", "upgrade", env=shared)
-            assistant_cli(
-                "ingest", "--rebuild-if-needed", "--quiet",
-                env={**shared, "ASSISTANT_INDEX_DIR": str(base / "ingest" / "index"),
-                     "ASSISTANT_STATE_DIR": str(base / "ingest" / "state")},
-            )
-            if model_service is not None:
-                wait_until(model_service, "/readyz", ready_timeout)
-            nodes: list[Service] = []
-            for n in range(1, replicas + 1):
-                port = free_port()
-                folder = base / f"app{n}"
-                folder.mkdir(parents=True, exist_ok=True)
-                nodes.append(start(
-                    f"app{n}",
-                    [sys.executable, "-m", "assistant.cli.main", "serve", "--host", LOOPBACK, "--port", str(port)],
-                    f"http://{LOOPBACK}:{port}",
-                    folder / "serve.log",
-                    {**shared, "ASSISTANT_INDEX_DIR": str(folder / "index"), "ASSISTANT_STATE_DIR": str(folder / "state")},
-                ))
-            started += nodes
-            for node in nodes:
-                wait_until(node, "/readyz", ready_timeout)
-            front = nginx(base / "nginx", [n.url.removeprefix("http://") for n in nodes])
-            started.append(front)
-            top = Topology(base, shared, store, nodes, front, database_url, model_service)
-            try:
-                yield top
-            finally:
-                started += top.extra
-                for service in reversed(started):
-                    service.stop()
-    finally:
-        for service in reversed(started):
-            service.stop()
-        if owned:
-            shutil.rmtree(base, ignore_errors=True)
+    # Everything started is stopped in the reverse order, the folder removed last.
+    with contextlib.ExitStack() as stack:
+        if root is None:
+            stack.callback(shutil.rmtree, base, ignore_errors=True)
+
+        def started(service: Service) -> Service:
+            stack.callback(service.stop)
+            return service
+
+        store = started(chroma(base / "chroma"))
+        database_url = stack.enter_context(postgres()).create_database("assistant") if database else None
+        key = secrets.token_hex(16)
+        model_service = None
+        if model != "none":
+            port = free_port()
+            argv = [sys.executable, "-m", "assistant.cli.main", "model-server", "--host", LOOPBACK, "--port", str(port)]
+            if model != "bundled":
+                argv += ["--upstream", model]
+            model_service = started(start(
+                "model-server", argv, f"http://{LOOPBACK}:{port}", base / "model-server.log",
+                {"ASSISTANT_MODEL_SERVER_KEY": key, "OPENAI_API_KEY": ""},
+            ))
+        shared = {
+            **_replica_env(base, int(store.url.rsplit(":", 1)[1]), database_url,
+                           model_service.url if model_service else None, key),
+            **(env or {}),
+        }
+        if database_url:
+            assistant_cli("db", "upgrade", env=shared)
+        assistant_cli(
+            "ingest", "--rebuild-if-needed", "--quiet",
+            env={**shared, "ASSISTANT_INDEX_DIR": str(base / "ingest" / "index"),
+                 "ASSISTANT_STATE_DIR": str(base / "ingest" / "state")},
+        )
+        if model_service is not None:
+            wait_until(model_service, "/readyz", ready_timeout)
+        nodes: list[Service] = []
+        for n in range(1, replicas + 1):
+            port = free_port()
+            folder = base / f"app{n}"
+            folder.mkdir(parents=True, exist_ok=True)
+            nodes.append(started(start(
+                f"app{n}",
+                [sys.executable, "-m", "assistant.cli.main", "serve", "--host", LOOPBACK, "--port", str(port)],
+                f"http://{LOOPBACK}:{port}",
+                folder / "serve.log",
+                {**shared, "ASSISTANT_INDEX_DIR": str(folder / "index"), "ASSISTANT_STATE_DIR": str(folder / "state")},
+            )))
+        for node in nodes:
+            wait_until(node, "/readyz", ready_timeout)
+        front = started(nginx(base / "nginx", [n.url.removeprefix("http://") for n in nodes]))
+        top = Topology(base, shared, store, nodes, front, database_url, model_service, on_start=started)
+        yield top
 
 
 def main() -> None:

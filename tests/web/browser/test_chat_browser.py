@@ -29,12 +29,12 @@ import pytest
 from assistant.settings import PROJECT_ROOT
 from tests.conftest import make_settings
 from tests.fake_llm_server import FakeLLMServer
-from tests.web.browser.test_widget_browser import CHROMIUM, CHROMIUM_ARGS, ApiServer
+from tests.web.browser.conftest import TIMEOUT
+from tests.web.browser.test_widget_browser import ApiServer
 
 pytestmark = pytest.mark.slow
 
 IMAGES = PROJECT_ROOT / "docs" / "images"
-TIMEOUT = 30_000
 ASEAN = "Which technology transfer center serves ASEAN countries?"
 DESKTOP = {"width": 1366, "height": 900}
 PHONE = {"width": 390, "height": 844}
@@ -85,19 +85,6 @@ def apps(built_index: Path, embedder, tmp_path_factory: pytest.TempPathFactory) 
     fake.stop()
     plain.close()
     modelled.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium)")
-    from playwright.sync_api import expect, sync_playwright
-
-    expect.set_options(timeout=TIMEOUT)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        yield b
-        b.close()
 
 
 @pytest.fixture

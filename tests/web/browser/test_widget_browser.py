@@ -31,22 +31,14 @@ import pytest
 
 from assistant.settings import PROJECT_ROOT
 from tests.conftest import make_settings
+from tests.web.browser.conftest import TIMEOUT
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 DEMO_PAGE = PROJECT_ROOT / "assistant" / "web" / "static" / "demo" / "partner.html"
 IMAGES = PROJECT_ROOT / "docs" / "images"
 ACCENT = "rgb(27, 58, 47)"  # data-accent="#1b3a2f" on the demo page
-ANSWER_TIMEOUT = 30_000
+ANSWER_TIMEOUT = TIMEOUT
 ASEAN = "Which technology transfer center serves ASEAN countries?"
 XSS_QUESTION = "What markup sample does the Zebra Lantern Technology Transfer Center print on its notice board?"
 XSS_DOC = """---
@@ -204,19 +196,6 @@ def sites(built_index: Path, embedder, tmp_path_factory: pytest.TempPathFactory)
 
 
 # ------------------------------------------------------------------------------ browser
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium)")
-    from playwright.sync_api import expect, sync_playwright
-
-    expect.set_options(timeout=ANSWER_TIMEOUT)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        yield b
-        b.close()
 
 
 @pytest.fixture

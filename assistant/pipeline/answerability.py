@@ -25,6 +25,7 @@ from assistant.errors import AssistantError
 from assistant.text import han_ratio, normalize, to_simplified
 
 KINDS_FILE = "answer_kinds.yaml"
+_PART_END = re.compile(r"(?<=[？?；;])")
 _LATIN_WORD = re.compile(r"[a-z0-9][a-z0-9'’.-]*[a-z0-9]|[a-z0-9]")
 
 
@@ -67,6 +68,24 @@ class AnswerKinds:
     # (kind, pattern capturing `n`): years and ordinals that narrow a question's subject
     qualifier_patterns: tuple[tuple[str, re.Pattern[str]], ...] = ()
     anchor_patterns: tuple[re.Pattern[str], ...] = ()
+    measure_words: frozenset[str] = frozenset()
+
+    def counts(self, text: str) -> set[str]:
+        """The counts `text` writes with a Chinese measure word, as "4家" (ordinals such as
+        "第4届" left out; Simplified script, spaces dropped)."""
+        if not self.measure_words:
+            return set()
+        folded = to_simplified(normalize(text)).replace(" ", "").replace(",", "")
+        return {
+            m.group(1) + m.group(2)
+            for m in re.finditer(r"(?<![\d.第])(\d+(?:\.\d+)?)[余多]?([\u4e00-\u9fff])", folded)
+            if m.group(2) in self.measure_words
+        }
+
+    def counts_supported(self, claim: str, sources: Sequence[str]) -> bool:
+        """Whether every count in `claim` (see `counts`) stands as the same count in `sources`."""
+        wanted = self.counts(claim)
+        return not wanted or wanted <= self.counts(" ".join(sources))
 
     def anchors(self, question: str) -> list[str]:
         """The names `question` writes unmistakably: titles in 《》, quoted names, codes."""
@@ -99,6 +118,12 @@ class AnswerKinds:
         answer a question about the 2022 ones."""
         wanted = self.qualifiers(question)
         return not wanted or bool(wanted & self.qualifiers(context))
+
+    def parts(self, question: str) -> list[str]:
+        """The sub-questions of `question` ("…是什么时候召开的？…又是何时启用的？"), split
+        after each question mark or semicolon; `[question]` when it asks one thing."""
+        pieces = [p.strip() for p in _PART_END.split(question) if len(p.strip()) >= 4]
+        return pieces if len(pieces) > 1 else [question]
 
     def asked(self, question: str) -> list[Kind]:
         """The kinds of thing `question` asks for, in precedence order (may be empty)."""
@@ -214,6 +239,7 @@ def load_answer_kinds(prompts_dir: Path) -> AnswerKinds:
         not_pinyin=frozenset(str(data.get("not_pinyin", "")).lower().split()),
         qualifier_patterns=tuple(_qualifier(path, entry) for entry in data.get("qualifiers") or []),
         anchor_patterns=tuple(_anchor(path, raw) for raw in data.get("anchors") or []),
+        measure_words=frozenset(str(data.get("measure_words", "")).split()),
     )
 
 

@@ -150,17 +150,48 @@ def _plain(text: str) -> str:
     return normalize(text).replace(",", "")
 
 
+# Magnitude words, longest first: "2000万" is 20 million, not 2000 million.
+_MAGNITUDES = {
+    "hundred million": 1e8, "trillion": 1e12, "billion": 1e9, "million": 1e6, "thousand": 1e3,
+    "万亿": 1e12, "千万": 1e7, "百万": 1e6, "亿": 1e8, "万": 1e4, "千": 1e3,
+}
+_AMOUNT = re.compile(
+    r"(\d+(?:[.,]\d+)*)\s*(?:[余多]\s*)?(" + "|".join(_MAGNITUDES) + r")(?![a-z])", re.IGNORECASE
+)
+
+
+def _amounts(text: str) -> list[tuple[float, tuple[int, int]]]:
+    """Numbers with a magnitude word as values, with their spans: "3000余万" → 3e7."""
+    out = []
+    for m in _AMOUNT.finditer(text):
+        digits = m.group(1).replace(",", "")
+        try:
+            out.append((float(digits) * _MAGNITUDES[m.group(2).lower()], m.span()))
+        except ValueError:
+            continue
+    return out
+
+
 def _numbers_supported(text: str, question: str, quotes: list[str]) -> bool:
     """Every number in the sentence stands in one of the quotes shown for it, or in the question.
 
     The quote, not the whole passage: "100045 employees" must not pass because a postcode
-    of 100045 appears in an affiliation line elsewhere in the passage.
+    of 100045 appears in an affiliation line elsewhere in the passage. A number with a
+    magnitude word ("20 million", "5亿") must equal an amount there by value, in either
+    language's magnitudes: "2000 million" over "2000万元" is wrong, "20 million" is right.
     """
-    numbers = _numbers(text)
-    if not numbers:
-        return True
-    haystack = _plain(question + " " + " ".join(quotes))
-    return all(n in haystack for n in numbers)
+    source = _plain(question + " " + " ".join(quotes))
+    plain = _plain(text)
+    amounts = _amounts(plain)
+    if amounts:
+        values = [v for v, _ in _amounts(source)] + [float(n) for n in _numbers(source) if n.count(".") <= 1]
+        for value, _ in amounts:
+            if not any(abs(value - v) <= 0.005 * max(value, v) for v in values):
+                return False
+        for _, (a, b) in reversed(amounts):
+            plain = plain[:a] + " " + plain[b:]
+    numbers = _numbers(plain)
+    return all(n in source for n in numbers)
 
 
 def _renumber(kept: list[CitedSentence], dropped: list[str]) -> CitationResult:

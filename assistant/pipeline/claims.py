@@ -8,11 +8,14 @@ A claim survives `check_claims` only if
 
 * it names at least one evidence sentence (or, left uncited, one sentence is close enough
   to stand for it);
-* every number and date in it stands in its evidence or in the question;
+* every number and date in it stands in its evidence or in the question, an amount with
+  a magnitude word ("20 million", "2000万") by value, a count with a measure word ("4家")
+  with the same measure word;
 * its names (proper nouns in the same script as the evidence) stand in its evidence or
   the question;
 * it says something beyond the question's own words ("X is [1]." says nothing);
-* it is close enough in meaning to its evidence (multilingual embeddings).
+* it is close enough in meaning to its evidence (multilingual embeddings), and a Chinese
+  claim over Chinese evidence finds most of its added words there (`unstated`);
 
 A model or endpoint without JSON output answers in free text with `[n]` markers; the same
 checks run on its sentences (`parse_free_text`).
@@ -25,6 +28,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -74,6 +78,11 @@ ANSWER_SCHEMA: dict[str, Any] = {
 
 # Below this similarity a claim does not say what its evidence says.
 SUPPORT_MIN = 0.35
+# A Chinese claim over Chinese evidence must find at least this share of the character
+# pairs it adds to the question in its evidence, unless fewer than STATED_ABSENT are missing
+# (a short claim may rephrase a few words).
+STATED_MIN = 0.35
+STATED_ABSENT = 4
 # An uncited claim takes the one evidence sentence at least this close.
 ATTACH_MIN = 0.55
 _PROPER_LATIN = re.compile(r"(?<![\w-])(?:[A-Z][a-zA-Z0-9]*[A-Z0-9][a-zA-Z0-9]*|[A-Z][a-z]{2,})(?![\w-])")
@@ -213,6 +222,22 @@ def check_claims(
                 continue
             items = others[:1]
             quotes = [items[0].text]
+        share, absent = unstated(text, question, quotes)
+        if share < STATED_MIN and absent >= STATED_ABSENT:
+            # The words of another evidence sentence, maybe: the model cited a neighbour.
+            others = [
+                e for e in evidence
+                if e not in items and unstated(text, question, [e.text])[0] >= STATED_MIN
+                and _numbers_supported(text, question, [e.text])
+            ]
+            if not others:
+                dropped.append((text, f"its words are not in its evidence ({share:.0%} of them)"))
+                continue
+            items = [max(others, key=lambda e: unstated(text, question, [e.text])[0])]
+            quotes = [items[0].text]
+        if not kinds.counts_supported(text, [question, *quotes]):
+            dropped.append((text, "a count is not in its evidence with the same measure word"))
+            continue
         missing = [
             n for n in _unsupported_names(text, question, quotes)
             if n.lower() not in known_names and n.lower() not in kinds.not_pinyin
@@ -222,6 +247,26 @@ def check_claims(
             continue
         kept.append(CheckedClaim(text, items))
     return ClaimCheck(kept, dropped)
+
+
+def unstated(text: str, question: str, quotes: Sequence[str]) -> tuple[float, int]:
+    """What a Chinese claim adds to the question (its character pairs not in the question)
+    and its evidence does not hold: (share of the added pairs held, pairs not held). (1.0, 0)
+    when the claim adds none or either side is not Chinese. A small model over several
+    sentences writes one sentence's facts under another's citation; the words show it."""
+    evidence = " ".join(quotes)
+    if han_ratio(text) < 0.3 or han_ratio(evidence) < 0.3:
+        return 1.0, 0
+    added = _han_pairs(text) - _han_pairs(question)
+    if not added:
+        return 1.0, 0
+    held = added & _han_pairs(evidence)
+    return len(held) / len(added), len(added) - len(held)
+
+
+def _han_pairs(text: str) -> set[str]:
+    folded = re.sub(r"\s+", "", to_simplified(normalize(text)))
+    return {a + b for a, b in pairwise(folded) if "\u4e00" <= a <= "\u9fff" and "\u4e00" <= b <= "\u9fff"}
 
 
 def _content_words(text: str, kinds: AnswerKinds) -> list[str]:

@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from assistant.pipeline.domain import Synonyms, phrase_words
-from assistant.text import han_ratio, normalize
+from assistant.text import han_ratio, normalize, to_simplified
 
 _TOKEN_OK = re.compile(r"[\u4e00-\u9fff]|[a-z0-9]")
 _STOPWORDS = frozenset(
@@ -115,3 +115,26 @@ class KeywordIndex:
         if not self.size or not known:
             return np.zeros(self.size, dtype=np.float32)
         return np.asarray(self._bm25.get_scores(known), dtype=np.float32)
+
+
+# Part-of-speech tags of nouns, names and abbreviations in jieba's tag set.
+_NOUN_TAGS = ("n", "nr", "ns", "nt", "nz", "nrt", "nrfg", "j")
+
+
+# Of those, the tags of names: people, places, organizations, other proper nouns, abbreviations.
+NAME_TAGS = ("nr", "ns", "nt", "nz", "nrt", "nrfg", "j")
+
+
+def nouns(text: str) -> dict[str, str]:
+    """The nouns, names and abbreviations of `text` (two characters or more), folded to
+    Simplified script, each with its jieba tag: what names a subject or a role, unlike its verbs."""
+    _jieba()
+    import jieba.posseg as posseg
+
+    with _JIEBA_LOCK:
+        pairs = posseg.lcut(to_simplified(normalize(text)))
+    out: dict[str, str] = {}
+    for word, tag in pairs:
+        if tag in _NOUN_TAGS and len(word) >= 2 and han_ratio(word) == 1.0:
+            out.setdefault(word, tag)
+    return out

@@ -30,6 +30,10 @@ KINDS = load_answer_kinds(PROJECT_ROOT / "prompts")
         ("When and where will the conference be held?", ["date", "place"]),
         ("Why was Ningxia chosen?", ["reason"]),
         ("What does the union do?", []),
+        ("專項行動的預算是多少？", ["money", "number"]),
+        ("How much had the city governments invested in the center?", ["money", "number"]),
+        ("How is the Technomart funded?", []),  # a way of funding, not an amount
+        ("第10屆東創會共有多少家企業參展？", ["number"]),
     ],
 )
 def test_what_a_question_asks_for(question: str, kinds: list[str]) -> None:
@@ -149,3 +153,27 @@ def test_a_date_is_no_answer_to_how_many() -> None:
     assert not number.held_by("科技部布局了一批区域性国际技术转移中心")  # "a number of"
     assert number.held_by("遴选了1000项技术") and number.held_by("In 2019 it had 35 staff.")
     assert number.held_by("总规模5亿元") and number.held_by("已与5国建立双边技术转移中心")
+
+
+def test_a_count_is_no_answer_to_how_much_money() -> None:
+    money = _kind("money")
+    assert money.required
+    assert not money.held_by("會議宣佈啟動專項行動，遴選了1000項先進適用技術")
+    assert money.held_by("市区两级已投入3000余万元支持“中心”建设")
+    assert money.held_by("项目总经费 2000 万元") and money.held_by("a budget of 20 million yuan")
+    assert money.held_by("总规模5亿元，首期2亿元") and money.held_by("US$ 5 million")
+
+
+def test_a_question_of_several_parts_is_split_after_its_question_marks() -> None:
+    assert KINDS.parts("上合青岛峰会是什么时候召开的？中心又是何时正式启用的？") == [
+        "上合青岛峰会是什么时候召开的？",
+        "中心又是何时正式启用的？",
+    ]
+    assert KINDS.parts("When was it set up, and who runs it?") == ["When was it set up, and who runs it?"]
+
+
+def test_counts_keep_their_measure_word() -> None:
+    assert KINDS.counts("第10届东创会共有4家企业参展，遴选1,000项技术") == {"4家", "1000项"}
+    assert KINDS.counts("第4届论坛") == set()  # an ordinal is not a count
+    assert KINDS.counts_supported("建置120年", ["建置120余年的市南区"])
+    assert not KINDS.counts_supported("共有4家企业", ["第4屆10+3青年科學家論壇"])

@@ -62,3 +62,29 @@ def test_names_must_stand_in_the_evidence() -> None:
     latin = ["The center is run by the Guangxi ASEAN Technology Transfer Center."]
     assert _unsupported_names("It is run by the Yunnan Center.", "Who runs it?", latin) == ["Yunnan"]
     assert _unsupported_names("湖北省对外科技交流中心负责运营。", "谁负责运营？", ["由广西东盟技术转移中心负责"]) == ["湖北省"]
+
+
+def test_amounts_are_checked_by_value_across_magnitude_words() -> None:
+    from assistant.pipeline.citations import _numbers_supported
+
+    fund = ["上海合作组织成员国科技成果转化基金,总规模5亿元,首期2亿元"]
+    assert _numbers_supported("The fund totals 500 million yuan; its first phase 200 million.", "q", fund)
+    assert _numbers_supported("The fund totals 0.5 billion yuan.", "q", fund)
+    assert _numbers_supported("总规模5亿元，首期2亿元。", "q", fund)
+    assert not _numbers_supported("The fund totals 5 billion yuan.", "q", fund)  # 亿 is 10^8
+    funding = ["项目总经费 2000 万元"]
+    assert _numbers_supported("Its total funding was 20 million yuan.", "q", funding)
+    assert not _numbers_supported("Its total funding was 2000 million yuan.", "q", funding)
+    assert _numbers_supported("More than 30 million yuan was invested.", "q", ["市区两级已投入3000余万元支持"])
+
+
+def test_a_chinese_claim_must_find_its_added_words_in_its_evidence() -> None:
+    from assistant.pipeline.claims import unstated
+
+    q = "中国—东盟技术转移中心由哪个机构负责日常运营？"
+    right = "由广西东盟技术转移中心负责日常具体运营和管理工作"
+    share, absent = unstated("中国—东盟技术转移中心由广西东盟技术转移中心负责日常具体运营。", q, [right])
+    assert share == 1.0 and absent == 0
+    share, absent = unstated("中国—东盟技术转移中心由南宁市高新区管委会负责运营。", q, [right])
+    assert share < 0.35 and absent >= 4
+    assert unstated("It is run by the Guangxi center.", q, [right]) == (1.0, 0)  # another script: not checked

@@ -46,10 +46,10 @@ from assistant.pipeline.claims import (
 )
 from assistant.pipeline.domain import Names
 from assistant.pipeline.evidence import EvidenceItem, is_fragment, render_evidence, select_evidence
-from assistant.pipeline.keyword import query_tokens
+from assistant.pipeline.keyword import NAME_TAGS, nouns, query_tokens
 from assistant.pipeline.prompts import PromptSet
 from assistant.pipeline.retrieve import Filters, HybridRetriever
-from assistant.text import detect_language, han_ratio, to_simplified, to_traditional
+from assistant.text import detect_language, han_ratio, normalize, to_simplified, to_traditional
 from assistant.types import Answer, Citation, SearchHit
 
 log = logging.getLogger(__name__)
@@ -81,6 +81,11 @@ CLOSEST = {
     "zh-Hans": "文档中最接近的内容：",
     "zh-Hant": "文件中最接近的內容：",
 }
+ALSO_STATED = {
+    "en": "The documents also state: “{quote}”",
+    "zh-Hans": "文档还写道：“{quote}”",
+    "zh-Hant": "文件還寫道：「{quote}」",
+}
 EXTRACTIVE_INTRO = {
     "en": "From the documents:",
     "zh-Hans": "文档中的相关内容：",
@@ -102,6 +107,12 @@ EXTRACTIVE_MIN = 0.35
 SUBJECT_MIN = 0.4
 # The same for an English question over Chinese evidence, through the glossary's terms.
 SUBJECT_MIN_GLOSSARY = 0.2
+# A question word in at most this share of passages names something specific: a claim
+# repeating it needs it in its evidence's passages (`borrowed_names`).
+BORROWED_MAX_SHARE = 0.05
+BORROWED_LOOKBACK = 600
+# How a Chinese sentence ends (a claim without it gets a full stop).
+_CLOSED = re.compile(r"[。！？!?；;…”」』’)）\]]\s*$")
 # Characters around an evidence sentence that count as its context for the subject check.
 SUBJECT_WINDOW = 150
 
@@ -214,7 +225,9 @@ class AnswerEngine:
             yield from self._emit(self._not_covered(language, query))
             return
         asked = self.kinds.asked(query)
-        evidence = self.evidence(focus, hits, asked, message)
+        # Sentences are chosen by what was searched: an English question's Chinese
+        # translation shares the Chinese evidence's words.
+        evidence = self.evidence(searched, hits, asked, message)
         if not evidence:
             yield from self._emit(self._not_covered(language, query))
             return
@@ -339,24 +352,62 @@ class AnswerEngine:
         intro: str | None = None,
     ) -> Answer:
         about = [c for c in kept if self.about_subject(c, query)]
-        # Every checkable thing asked for ("when and where") must stand in some claim.
-        wanted = [k for k in asked if k.evidence]
-        missing = [k for k in wanted if not any(self.holds(c, k, query) for c in about)]
+        for claim in kept:
+            if claim not in about:
+                borrowed = self.borrowed_names(claim, query)
+                why = f"names of the question not in its passages: {', '.join(borrowed)}" if borrowed else "not about the subject"
+                log.info("claim dropped (%s): %s", why, _short(claim.text))
+        # Every checkable thing asked for ("when and where") must stand in some claim, for
+        # each part of a question that asks several ("when was A…? when did B…?").
+        parts = self.kinds.parts(query)
+        wanted = [(p, k) for p in parts for k in (self.kinds.asked(p) if len(parts) > 1 else asked) if k.evidence]
+        missing = [
+            (p, k) for p, k in wanted
+            if not any(self.holds(c, k, query) and (len(parts) == 1 or self.about_subject(c, query, p)) for c in about)
+        ]
         # A question asking for several things is answered with the parts the evidence
         # holds, saying which it does not; never when a `required` kind is missing.
-        partial = bool(missing) and len(missing) < len(wanted) and not any(k.required for k in missing)
+        partial = bool(missing) and len(missing) < len(wanted) and not any(k.required for _, k in missing)
         if about and (not missing or partial) and model_says is not False:
+            # A part the claims left out but an evidence sentence about its subject holds
+            # is quoted rather than called missing (small models answer one part of two).
+            for p, kind in list(missing):
+                quote = self._quoted_part(kind, kept, evidence, query, language, None if len(parts) == 1 else p)
+                if quote is not None:
+                    kept = [*kept, quote]
+                    missing.remove((p, kind))
             sentences, citations = _cited(kept)
             text = render(sentences)
             if intro:
                 text = intro + "\n" + "\n".join(f"- {render([s])}" for s in sentences)
             if missing:
-                labels = LIST_SEPARATOR[language].join(k.label(language) for k in missing)
+                labels = LIST_SEPARATOR[language].join(dict.fromkeys(k.label(language) for _, k in missing))
                 text += ("\n" if intro else " " if language == "en" else "") + NOT_STATED[language].format(label=labels)
             return Answer(
                 answer=text, citations=citations, grounded=True, backend=backend or self.backend, query=query
             )
-        return self._refusal(kept, evidence, missing or asked, language, query, backend or self.backend)
+        lacking = list({k.name: k for _, k in missing}.values()) or asked
+        return self._refusal(kept, evidence, lacking, language, query, backend or self.backend)
+
+    def _quoted_part(
+        self,
+        kind: Kind,
+        kept: Sequence[CheckedClaim],
+        evidence: Sequence[EvidenceItem],
+        query: str,
+        language: str,
+        part: str | None = None,
+    ) -> CheckedClaim | None:
+        """The best evidence sentence not yet cited that gives `kind` about the subject of
+        the question (or of its `part`), as a verbatim quote; None when there is none."""
+        cited = {(e.hit.chunk.chunk_id, e.start) for c in kept for e in c.evidence}
+        for item in sorted(evidence, key=lambda e: -e.score):
+            if (item.hit.chunk.chunk_id, item.start) in cited or is_fragment(item) or item.score < EXTRACTIVE_MIN:
+                continue
+            claim = CheckedClaim(ALSO_STATED[language].format(quote=_in_script(item.text.strip(), language)), [item])
+            if self.holds(CheckedClaim(item.text, [item]), kind, query) and self.about_subject(claim, query, part):
+                return claim
+        return None
 
     def holds(self, claim: CheckedClaim, kind: Kind, query: str) -> bool:
         """Whether `claim` gives the `kind` of thing asked: in its evidence, and for a date,
@@ -370,9 +421,17 @@ class AnswerEngine:
         wanted = [k for k in asked if k.evidence]
         return self.about_subject(claim, query) and (not wanted or any(self.holds(claim, k, query) for k in wanted))
 
-    def about_subject(self, claim: CheckedClaim, query: str) -> bool:
+    def about_subject(self, claim: CheckedClaim, query: str, part: str | None = None) -> bool:
         """Whether the passages of `claim`'s evidence are about what `query` names: under
-        the same year or edition when the question names one, and holding its subject's words."""
+        the same year or edition when the question names one, and holding its subject's words.
+
+        A question of several parts ("该区建置有多少年？它贡献了多少GDP？") is answered part
+        by part: a claim about the subject of one part (`part`, or any part of two or more
+        content words when None) counts, though it leaves the other part's words out."""
+        if part is None:
+            parts = [p for p in self.kinds.parts(query) if len(self.kinds.subject_terms(p)) >= 2]
+            candidates = [query, *parts] if len(parts) > 1 else [query]
+            return any(self.about_subject(claim, query, p) for p in candidates)
         # The evidence with what surrounds it: the subject is often named a sentence before.
         context = " ".join(
             dict.fromkeys(
@@ -385,13 +444,47 @@ class AnswerEngine:
         if not self.kinds.qualified(query, f"{context} {dates}") or not self.kinds.anchored(query, context):
             return False
         text = " ".join(e.text for e in claim.evidence)
+        if self.borrowed_names(claim, query):
+            return False
         if (han_ratio(query) >= 0.3) == (han_ratio(text) >= 0.3):
-            terms, least = self.kinds.subject_terms(query), SUBJECT_MIN
+            terms, least = self.kinds.subject_terms(part), SUBJECT_MIN
         else:
             # Another script: the question's words reach the evidence only through the
             # corpus glossary (English phrase → Chinese terms).
-            terms, least = self._glossary_terms(query), SUBJECT_MIN_GLOSSARY
+            terms, least = self._glossary_terms(part), SUBJECT_MIN_GLOSSARY
         return self._weighted_coverage(terms, context) >= least
+
+    def borrowed_names(self, claim: CheckedClaim, query: str) -> list[str]:
+        """Nouns of the question that `claim` repeats but its evidence does not hold: the
+        claim states something about another entity under the question's name ("甲省中心由…
+        运营" over a sentence about the center of another province) or under another role ("会长是…"
+        over "秘书长…"). Common nouns (in more than `BORROWED_MAX_SHARE` of passages) are
+        left out. A name is looked for in the evidence's passage and the document text before
+        it (`BORROWED_LOOKBACK`: a person or subject is often named once, earlier), unless
+        the evidence sentences themselves name another one of its kind (another place for a
+        place): then they are about that one. Same script only: an English claim over Chinese
+        evidence words names differently."""
+        evidence = " ".join(e.text for e in claim.evidence)
+        if han_ratio(claim.text) < 0.3 or han_ratio(evidence) < 0.3:
+            return []
+        said = to_simplified(normalize(claim.text)).replace(" ", "")
+        passages = " ".join(
+            dict.fromkeys(
+                f"{e.hit.document.title} {e.hit.chunk.heading or ''} "
+                f"{e.hit.document.text[max(0, e.hit.chunk.start - BORROWED_LOOKBACK) : e.hit.chunk.end]}"
+                for e in claim.evidence
+            )
+        )
+        asked = nouns(query)
+        n = len(self.retriever.snapshot.tokens)
+        candidates = [
+            (t, tag) for t, tag in asked.items()
+            if t in said and self._document_frequency(t) <= BORROWED_MAX_SHARE * n and coverage([t], evidence) < 1.0
+        ]
+        if not candidates:
+            return []
+        rivals = {tag for t, tag in nouns(evidence).items() if tag in NAME_TAGS and t not in asked}
+        return [t for t, tag in candidates if coverage([t], passages) < 1.0 or (tag in NAME_TAGS and tag in rivals)]
 
     def _weighted_coverage(self, terms: Sequence[str], context: str) -> float:
         """Coverage with each term weighted by its rarity in the index (idf): the words that
@@ -429,7 +522,7 @@ class AnswerEngine:
         related = [c for c in kept if not self.kinds.states_absence(c.text) and self.about_subject(c, query)][:2]
         if not related and evidence:
             best = max(evidence, key=lambda e: e.score)
-            quoted = CheckedClaim(f"“{best.text.strip()}”", [best])
+            quoted = CheckedClaim(f"“{_in_script(best.text.strip(), language)}”", [best])
             related = [quoted] if self.about_subject(quoted, query) else []
         sentences, citations = _cited(related)
         if len(sentences) == 1:
@@ -441,6 +534,8 @@ class AnswerEngine:
         )
 
     def _in_language(self, text: str, language: str) -> str:
+        if language != "en" and han_ratio(text) >= 0.3 and not _CLOSED.search(text):
+            text += "。"  # claims run together read as one sentence otherwise
         if language == "en":
             return _english_terms(text, self.names)
         if language == "zh-Hant":
@@ -488,6 +583,14 @@ def _cited(claims: Sequence[CheckedClaim]) -> tuple[list[CitedSentence], list[Ci
             sentences.append(CitedSentence(claim.text, citations))
     result = _renumber(sentences, [])
     return result.sentences, result.citations
+
+
+def _in_script(quote: str, language: str) -> str:
+    """A quote shown in a Chinese answer, in the reader's script (the citation keeps the
+    document's own text); unchanged in an English answer."""
+    if language == "zh-Hant":
+        return to_traditional(quote)
+    return to_simplified(quote) if language == "zh-Hans" else quote
 
 
 def estimate_tokens(text: str) -> int:

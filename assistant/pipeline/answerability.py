@@ -206,11 +206,13 @@ def chinese_number(text: str) -> int | None:
 
 
 def stem(word: str) -> str:
-    """A light English stem, so that "heads" and "headed" count as the question's word."""
+    """A light English stem, so that "heads", "headed" and "announce", "announced" count
+    as the question's word."""
     for suffix in ("ing", "ed", "es", "s"):
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            return word[: -len(suffix)]
-    return word
+            word = word[: -len(suffix)]
+            break
+    return word[:-1] if word.endswith("e") and len(word) > 4 else word
 
 
 @lru_cache(maxsize=8)

@@ -75,6 +75,7 @@ def test_coverage_folds_scripts_and_stems() -> None:
     assert coverage(["南亚", "中心"], "中非创新合作中心") == 0.5
     assert coverage([], "anything") == 1.0
     assert stem("heads") == stem("headed") == "head"
+    assert stem("announced") == stem("announce") == stem("announces")  # "China announced the plan" restates "announce"
 
 
 def test_a_claim_that_says_something_is_missing_is_recognised() -> None:

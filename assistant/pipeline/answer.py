@@ -107,8 +107,9 @@ EXTRACTIVE_MIN = 0.35
 SUBJECT_MIN = 0.4
 # The same for an English question over Chinese evidence, through the glossary's terms.
 SUBJECT_MIN_GLOSSARY = 0.2
-# A question word in at most this share of passages names something specific: a claim
-# repeating it needs it in its evidence's passages (`borrowed_names`).
+# A question word in at most this share of passages (or in two, in a small index) names
+# something specific: a claim repeating it needs it in its evidence's passages
+# (`borrowed_names`).
 BORROWED_MAX_SHARE = 0.05
 BORROWED_LOOKBACK = 600
 # How a Chinese sentence ends (a claim without it gets a full stop).
@@ -476,10 +477,10 @@ class AnswerEngine:
             )
         )
         asked = nouns(query)
-        n = len(self.retriever.snapshot.tokens)
+        rare = max(BORROWED_MAX_SHARE * len(self.retriever.snapshot.tokens), 2)
         candidates = [
             (t, tag) for t, tag in asked.items()
-            if t in said and self._document_frequency(t) <= BORROWED_MAX_SHARE * n and coverage([t], evidence) < 1.0
+            if t in said and self._document_frequency(t) <= rare and coverage([t], evidence) < 1.0
         ]
         if not candidates:
             return []

@@ -299,6 +299,12 @@ def clean(raw_file: Path) -> None:
 @click.option("--limit", type=click.IntRange(1), default=None, help="Only N questions (balanced over languages).")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="JSON report path (default: .cache/eval-report.json).")
 @click.option("--min", "minimums", multiple=True, metavar="METRIC=VALUE", help="Fail (exit 1) below this, e.g. --min all.hit@5=0.95 --min answers.facts=0.8.")
+@click.option(
+    "--replies",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Record the chat model's replies in DIR and replay them on the next run (to measure a change to the checks in seconds).",
+)
 @pass_ctx
 @_fail_cleanly
 def evaluate(
@@ -309,6 +315,7 @@ def evaluate(
     limit: int | None,
     report_path: Path | None,
     minimums: tuple[str, ...],
+    replies: Path | None,
 ) -> None:
     """Measure retrieval (and answer) quality on the dev set; compare with the baseline."""
     from assistant.eval import evaluate as ev
@@ -326,6 +333,13 @@ def evaluate(
     s = ctx.settings
     devset = devset or PROJECT_ROOT / "tests" / "eval" / "questions.yaml"
     assistant = _assistant(ctx, with_model=answers)
+    recorder = None
+    if replies is not None and assistant.chat_model is not None:
+        from assistant.eval.replay import RecordedChatModel
+
+        recorder = RecordedChatModel(assistant.chat_model, replies)
+        assistant.chat_model = recorder
+        assistant.reload()  # the engine takes the model it is built with
     try:
         def progress(i: int, n: int, rec: ev.AnswerRecord) -> None:
             mark = "✓" if (rec.grounded == rec.answerable and (rec.facts_ok >= 0.5 or not rec.answerable)) else "✗"
@@ -337,6 +351,8 @@ def evaluate(
     path = report_path or s.cache_dir / "eval-report.json"
     report.write(path)
     click.echo(report.table())
+    if recorder is not None:
+        click.echo(f"\nModel replies: {recorder.replayed} replayed, {recorder.recorded} recorded in {replies}")
     click.echo(f"\nReport: {path}")
     failures = ev.check_thresholds(report, thresholds)
     if failures:

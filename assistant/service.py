@@ -42,13 +42,12 @@ from assistant.pipeline.translation import (
     Translation,
     TranslationCache,
     clean_output,
-    in_script,
     translation_messages,
     translation_tokens,
 )
 from assistant.settings import Settings
 from assistant.telemetry import observe
-from assistant.text import detect_language
+from assistant.text import detect_language, in_script
 from assistant.types import Answer, Document, SearchHit
 
 log = logging.getLogger(__name__)

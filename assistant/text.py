@@ -161,3 +161,12 @@ def _trimmed(text: str, start: int, end: int, offset: int) -> Iterator[tuple[int
         end -= 1
     if end > start:
         yield start + offset, end + offset
+
+
+def in_script(text: str, target: str) -> str:
+    """`text` in the target's Chinese script (unchanged for English)."""
+    if target == "zh-Hant":
+        return to_traditional(text)
+    if target == "zh-Hans":
+        return to_simplified(text)
+    return text

@@ -49,7 +49,7 @@ from assistant.pipeline.evidence import EvidenceItem, is_fragment, render_eviden
 from assistant.pipeline.keyword import NAME_TAGS, nouns, query_tokens
 from assistant.pipeline.prompts import PromptSet
 from assistant.pipeline.retrieve import Filters, HybridRetriever
-from assistant.text import detect_language, han_ratio, normalize, to_simplified, to_traditional
+from assistant.text import detect_language, han_ratio, in_script, normalize, to_simplified, to_traditional
 from assistant.types import Answer, Citation, SearchHit
 
 log = logging.getLogger(__name__)
@@ -405,7 +405,7 @@ class AnswerEngine:
         for item in sorted(evidence, key=lambda e: -e.score):
             if (item.hit.chunk.chunk_id, item.start) in cited or is_fragment(item) or item.score < EXTRACTIVE_MIN:
                 continue
-            claim = CheckedClaim(ALSO_STATED[language].format(quote=_in_script(item.text.strip(), language)), [item])
+            claim = CheckedClaim(ALSO_STATED[language].format(quote=in_script(item.text.strip(), language)), [item])
             if self.holds(CheckedClaim(item.text, [item]), kind, query) and self.about_subject(claim, query, part):
                 return claim
         return None
@@ -424,15 +424,12 @@ class AnswerEngine:
 
     def about_subject(self, claim: CheckedClaim, query: str, part: str | None = None) -> bool:
         """Whether the passages of `claim`'s evidence are about what `query` names: under
-        the same year or edition when the question names one, and holding its subject's words.
+        the same year or edition when the question names one, not under a borrowed name
+        (`borrowed_names`), and holding its subject's words.
 
         A question of several parts ("该区建置有多少年？它贡献了多少GDP？") is answered part
         by part: a claim about the subject of one part (`part`, or any part of two or more
         content words when None) counts, though it leaves the other part's words out."""
-        if part is None:
-            parts = [p for p in self.kinds.parts(query) if len(self.kinds.subject_terms(p)) >= 2]
-            candidates = [query, *parts] if len(parts) > 1 else [query]
-            return any(self.about_subject(claim, query, p) for p in candidates)
         # The evidence with what surrounds it: the subject is often named a sentence before.
         context = " ".join(
             dict.fromkeys(
@@ -444,16 +441,25 @@ class AnswerEngine:
         dates = " ".join(e.hit.document.published or "" for e in claim.evidence)
         if not self.kinds.qualified(query, f"{context} {dates}") or not self.kinds.anchored(query, context):
             return False
-        text = " ".join(e.text for e in claim.evidence)
         if self.borrowed_names(claim, query):
             return False
-        if (han_ratio(query) >= 0.3) == (han_ratio(text) >= 0.3):
-            terms, least = self.kinds.subject_terms(part), SUBJECT_MIN
+        if part is not None:
+            candidates = [part]
         else:
-            # Another script: the question's words reach the evidence only through the
-            # corpus glossary (English phrase → Chinese terms).
-            terms, least = self._glossary_terms(part), SUBJECT_MIN_GLOSSARY
-        return self._weighted_coverage(terms, context) >= least
+            parts = [p for p in self.kinds.parts(query) if len(self.kinds.subject_terms(p)) >= 2]
+            candidates = [query, *parts] if len(parts) > 1 else [query]
+        text = " ".join(e.text for e in claim.evidence)
+        same_script = (han_ratio(query) >= 0.3) == (han_ratio(text) >= 0.3)
+        for words in candidates:
+            if same_script:
+                terms, least = self.kinds.subject_terms(words), SUBJECT_MIN
+            else:
+                # Another script: the question's words reach the evidence only through the
+                # corpus glossary (English phrase → Chinese terms).
+                terms, least = self._glossary_terms(words), SUBJECT_MIN_GLOSSARY
+            if self._weighted_coverage(terms, context) >= least:
+                return True
+        return False
 
     def borrowed_names(self, claim: CheckedClaim, query: str) -> list[str]:
         """Nouns of the question that `claim` repeats but its evidence does not hold: the
@@ -523,7 +529,7 @@ class AnswerEngine:
         related = [c for c in kept if not self.kinds.states_absence(c.text) and self.about_subject(c, query)][:2]
         if not related and evidence:
             best = max(evidence, key=lambda e: e.score)
-            quoted = CheckedClaim(f"“{_in_script(best.text.strip(), language)}”", [best])
+            quoted = CheckedClaim(f"“{in_script(best.text.strip(), language)}”", [best])
             related = [quoted] if self.about_subject(quoted, query) else []
         sentences, citations = _cited(related)
         if len(sentences) == 1:
@@ -584,14 +590,6 @@ def _cited(claims: Sequence[CheckedClaim]) -> tuple[list[CitedSentence], list[Ci
             sentences.append(CitedSentence(claim.text, citations))
     result = _renumber(sentences, [])
     return result.sentences, result.citations
-
-
-def _in_script(quote: str, language: str) -> str:
-    """A quote shown in a Chinese answer, in the reader's script (the citation keeps the
-    document's own text); unchanged in an English answer."""
-    if language == "zh-Hant":
-        return to_traditional(quote)
-    return to_simplified(quote) if language == "zh-Hans" else quote
 
 
 def estimate_tokens(text: str) -> int:

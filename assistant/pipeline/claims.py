@@ -28,7 +28,6 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -37,6 +36,7 @@ from assistant.pipeline.answerability import AnswerKinds
 from assistant.pipeline.citations import (
     QuoteFinder,
     _bigram_overlap,
+    _bigrams,
     _numbers,
     _numbers_supported,
     _plain,
@@ -225,15 +225,15 @@ def check_claims(
         share, absent = unstated(text, question, quotes)
         if share < STATED_MIN and absent >= STATED_ABSENT:
             # The words of another evidence sentence, maybe: the model cited a neighbour.
-            others = [
-                e for e in evidence
-                if e not in items and unstated(text, question, [e.text])[0] >= STATED_MIN
-                and _numbers_supported(text, question, [e.text])
-            ]
+            shares = {
+                id(e): unstated(text, question, [e.text])[0]
+                for e in evidence if e not in items and _numbers_supported(text, question, [e.text])
+            }
+            others = [e for e in evidence if shares.get(id(e), 0.0) >= STATED_MIN]
             if not others:
                 dropped.append((text, f"its words are not in its evidence ({share:.0%} of them)"))
                 continue
-            items = [max(others, key=lambda e: unstated(text, question, [e.text])[0])]
+            items = [max(others, key=lambda e: shares[id(e)])]
             quotes = [items[0].text]
         if not kinds.counts_supported(text, [question, *quotes]):
             dropped.append((text, "a count is not in its evidence with the same measure word"))
@@ -265,8 +265,7 @@ def unstated(text: str, question: str, quotes: Sequence[str]) -> tuple[float, in
 
 
 def _han_pairs(text: str) -> set[str]:
-    folded = re.sub(r"\s+", "", to_simplified(normalize(text)))
-    return {a + b for a, b in pairwise(folded) if "\u4e00" <= a <= "\u9fff" and "\u4e00" <= b <= "\u9fff"}
+    return {p for p in _bigrams(to_simplified(text)) if all("\u4e00" <= c <= "\u9fff" for c in p)}
 
 
 def _content_words(text: str, kinds: AnswerKinds) -> list[str]:

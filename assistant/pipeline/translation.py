@@ -16,7 +16,7 @@ from typing import Any, Literal, get_args
 from assistant.llm.base import Message
 from assistant.pipeline.answer import LANGUAGE_NAMES
 from assistant.pipeline.prompts import PromptSet
-from assistant.text import to_simplified, to_traditional
+from assistant.text import in_script
 
 Target = Literal["en", "zh-Hans", "zh-Hant"]
 TARGETS: tuple[str, ...] = get_args(Target)
@@ -65,15 +65,6 @@ class TranslationCache:
     def __len__(self) -> int:
         with self._lock:
             return len(self._items)
-
-
-def in_script(text: str, target: str) -> str:
-    """`text` in the target's Chinese script (unchanged for English)."""
-    if target == "zh-Hant":
-        return to_traditional(text)
-    if target == "zh-Hans":
-        return to_simplified(text)
-    return text
 
 
 def translation_messages(prompts: PromptSet, text: str, target: str) -> list[Message]:

@@ -170,3 +170,24 @@ def in_script(text: str, target: str) -> str:
     if target == "zh-Hans":
         return to_simplified(text)
     return text
+
+
+# A bibliography entry ("…[J]. 广东科技, 2022, 31(6): 65-69.", "Res. Policy, 2019, 48(3):
+# 1-9."): a GB/T 7714 type mark, or year, volume(issue): pages.
+_REFERENCE = re.compile(
+    r"\[(?:[JMCDNRSPZAG]|EB|DB|CP)(?:/OL)?\]"
+    r"|\b(?:1[89]|20)\d{2}\s*[,，]\s*\d+\s*[(（]\s*\d+\s*[)）]\s*[:：]\s*\d+\s*[-–—~]\s*\d+"
+)
+
+
+def is_reference(sentence: str) -> bool:
+    """Whether `sentence` is a bibliography entry rather than a statement: it names a
+    source and its year, states nothing, and a question's year matches it."""
+    return _REFERENCE.search(sentence) is not None
+
+
+def is_reference_list(text: str) -> bool:
+    """Whether `text` (a chunk) is mostly bibliography entries: at least two, and half its lines."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    entries = sum(1 for line in lines if is_reference(line))
+    return entries >= 2 and entries * 2 >= len(lines)

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.text import detect_language, normalize, split_sentences, to_simplified, to_traditional
+from assistant.text import (
+    detect_language,
+    is_reference,
+    is_reference_list,
+    normalize,
+    split_sentences,
+    to_simplified,
+    to_traditional,
+)
 
 
 @pytest.mark.parametrize(
@@ -49,3 +57,30 @@ def test_to_simplified_gives_what_opencc_gives() -> None:
     samples = [t[a : a + rng.randrange(1, 300)] for t in texts if t for a in (rng.randrange(len(t)) for _ in range(50))]
     for text in texts + samples:
         assert to_simplified(text) == reference.convert(text), text[:80]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "科技进步与对策, 2022, 39(8): 153-160.",
+        "- [15] 张业倩, 耿燕. 国际技术转移服务资源池构建与应用研究[J]. 广东科技",
+        "[1] 科学技术部. 关于印发管理办法的通知[A/OL]. [2023-12-10].",
+        "Smith J. Technology transfer offices. Res. Policy, 2019, 48(3): 1-9.",
+    ],
+)
+def test_bibliography_entries_are_recognised(line: str) -> None:
+    assert is_reference(line)
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["到2022年,每年建成1—3个境外协同中心。", "The center opened in 2020 (see Table 3): 12 projects.", "2014年，广西（3）：1-3项"],
+)
+def test_statements_with_years_and_ranges_are_not_references(line: str) -> None:
+    assert not is_reference(line)
+
+
+def test_a_reference_list_is_mostly_entries() -> None:
+    entries = "[1] 甲. 论文[J]. 期刊, 2021(5): 75-77.\n[2] 乙. 报告[R]. 北京: 出版社, 2020."
+    assert is_reference_list("参考文献:\n" + entries)
+    assert not is_reference_list("中心成立于2014年。\n它面向东盟国家。\n" + entries.splitlines()[0] + "\n正文继续。")

@@ -24,7 +24,7 @@ from assistant.llm.guard import looks_like_instruction
 from assistant.pipeline.answerability import AnswerKinds, Kind
 from assistant.pipeline.citations import QuoteFinder, _bigram_overlap
 from assistant.pipeline.embedding import cosine
-from assistant.text import han_ratio, to_simplified
+from assistant.text import han_ratio, is_reference, to_simplified
 from assistant.types import SearchHit
 
 _URL = re.compile(r"(https?://|www\.)[^\s)）\]>\"'“”]+", re.IGNORECASE)
@@ -86,8 +86,8 @@ def select_evidence(
         sims = cosine(np.atleast_2d(qvec), vectors)[0]
         for (a, b), sim in zip(spans, sims, strict=True):
             sentence = hit.chunk.text[a:b]
-            if looks_like_instruction(sentence):
-                continue  # planted text addressing a model is never evidence
+            if looks_like_instruction(sentence) or is_reference(sentence):
+                continue  # planted text addressing a model, or a source list, is never evidence
             holds = bool(asked) and any(k.evidence and k.held_by(sentence) for k in asked)
             score = float(sim) + 0.3 * _bigram_overlap(query, sentence) - 0.02 * i
             # A title, affiliation or caption line is not a statement: last resort only.
@@ -172,7 +172,7 @@ def _with_neighbour(hit: SearchHit, finder: QuoteFinder, kinds: AnswerKinds, a: 
     if not before:
         return a
     start = before[-1][0]
-    if looks_like_instruction(hit.chunk.text[start:a]):
+    if looks_like_instruction(hit.chunk.text[start:a]) or is_reference(hit.chunk.text[start:a]):
         return a
     return start
 

@@ -25,7 +25,7 @@ from assistant.pipeline.domain import Synonyms
 from assistant.pipeline.embedding import Embedder, cosine
 from assistant.pipeline.index import IndexSnapshot
 from assistant.pipeline.keyword import KeywordIndex, english_words, query_tokens, tokenize
-from assistant.text import han_ratio, to_simplified
+from assistant.text import han_ratio, is_reference_list, to_simplified
 from assistant.types import SearchHit
 
 LANGUAGE_FILTERS = {
@@ -106,6 +106,9 @@ class HybridRetriever:
         self._kinds = np.array([doc_kind[c.doc_id] for c in snapshot.chunks])
         self._langs = np.array([c.language for c in snapshot.chunks])
         self._extra = max(0, snapshot.store.count() - len(snapshot.chunks))
+        # Reference lists match a question's years and topic words but state nothing: they
+        # rank after every other candidate.
+        self._references = np.array([is_reference_list(c.text) for c in snapshot.chunks], dtype=bool)
         if use_dictionary and use_pinyin and snapshot.chunks:
             # Built in the background too (~0.5 s), before the first English question.
             threading.Thread(target=self._pinyin_names, name="pinyin-names", daemon=True).start()
@@ -145,7 +148,7 @@ class HybridRetriever:
         for weight, ranked in signals:
             for rank, i in enumerate(ranked):
                 fused[i] = fused.get(i, 0.0) + weight / (self.rrf_k + rank + 1)
-        order = sorted(fused, key=lambda i: (-fused[i], i))[:k]
+        order = sorted(fused, key=lambda i: (bool(self._references[i]), -fused[i], i))[:k]
 
         dense_sim = self._exact_similarity(qvec, order)
         hits = []

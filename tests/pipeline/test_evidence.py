@@ -72,3 +72,15 @@ def test_a_sentence_that_leans_on_the_one_before_comes_with_it(embedder) -> None
     text = "中国—南亚技术转移中心设在云南昆明，面向南亚国家开展技术转移。它成立于2014年。"
     items = select_evidence("中国—南亚技术转移中心是哪一年成立的？", [_hit(text)], QuoteFinder(embedder), KINDS, KINDS.asked("哪一年成立"), budget_tokens=2000, count_tokens=count)
     assert any(i.text.startswith("中国—南亚") and i.text.endswith("它成立于2014年。") for i in items)
+
+
+def test_bibliography_entries_never_become_evidence(embedder) -> None:  # type: ignore[no-untyped-def]
+    text = (
+        "该中心2022年实现技术转移120项。\n"
+        "- [3] 王某. 技术转移中心研究[J]. 科技进步与对策, 2022, 39(8): 153-160.\n"
+        "科技进步与对策, 2022, 39(8): 153-160."
+    )
+    q = "该中心2022年实现了多少项技术转移？"
+    items = select_evidence(q, [_hit(text)], QuoteFinder(embedder), KINDS, KINDS.asked(q), budget_tokens=2000, count_tokens=count)
+    assert items and all("153-160" not in i.text for i in items)
+    assert any("120项" in i.text for i in items)

@@ -100,3 +100,14 @@ def test_english_question_without_the_dictionary(built_index, embedder, synonyms
     assert plain.expansion_tokens("Which technology transfer center serves ASEAN countries?") == []
     hits = plain.search("Which technology transfer center serves ASEAN countries?", k=5)
     assert any(e in h.chunk.text for h in hits for e in ASEAN_EVIDENCE)
+
+
+def test_reference_lists_rank_after_every_statement(retriever) -> None:  # type: ignore[no-untyped-def]
+    from assistant.text import is_reference_list
+
+    assert any(is_reference_list(c.text) for c in retriever.snapshot.chunks)  # the paper's 参考文献
+    # Words and a year only the reference list holds together: still statements first.
+    hits = retriever.search("国际技术转移服务资源池构建与应用研究 广东科技 2022", k=5)
+    assert len(hits) == 5 and not any(is_reference_list(h.chunk.text) for h in hits)
+    everything = retriever.search("国际技术转移服务资源池构建与应用研究 广东科技 2022", k=len(retriever.snapshot.chunks))
+    assert is_reference_list(everything[-1].chunk.text)  # found, but last

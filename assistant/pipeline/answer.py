@@ -86,6 +86,11 @@ ALSO_STATED = {
     "zh-Hans": "文档还写道：“{quote}”",
     "zh-Hant": "文件還寫道：「{quote}」",
 }
+STATED = {
+    "en": "The documents state: “{quote}”",
+    "zh-Hans": "文档写道：“{quote}”",
+    "zh-Hant": "文件寫道：「{quote}」",
+}
 EXTRACTIVE_INTRO = {
     "en": "From the documents:",
     "zh-Hans": "文档中的相关内容：",
@@ -338,7 +343,22 @@ class AnswerEngine:
         for text, why in check.dropped:
             log.info("claim dropped (%s): %s", why, _short(text))
         kept = [dataclasses.replace(c, text=self._in_language(c.text, language)) for c in check.kept]
+        if not kept and parsed.answerable and check.slipped:
+            # The model found the figure but misread it ("5 billion" over 5亿元): the sentence
+            # it cited, quoted, answers in its place if it passes the same rules.
+            quoted = self._decide(self._quotes_of(check.slipped, language), True, query, evidence, asked, language)
+            if quoted.grounded:
+                return quoted
         return self._decide(kept, parsed.answerable, query, evidence, asked, language)
+
+    @staticmethod
+    def _quotes_of(claims: Sequence[CheckedClaim], language: str) -> list[CheckedClaim]:
+        """The evidence sentences of `claims`, each once, as verbatim quotes."""
+        items = {(e.hit.chunk.chunk_id, e.start): e for c in claims for e in c.evidence if not is_fragment(e)}
+        return [
+            CheckedClaim(STATED[language].format(quote=in_script(e.text.strip(), language)), [e])
+            for e in items.values()
+        ]
 
     def _decide(
         self,

@@ -194,6 +194,16 @@ def _numbers_supported(text: str, question: str, quotes: list[str]) -> bool:
     return all(n in source for n in numbers)
 
 
+def misread_amounts(text: str, question: str, quotes: list[str]) -> bool:
+    """Whether the sentence's amounts misread the quotes' magnitudes and nothing else: it
+    has an amount ("5 billion"), and every number it adds to the question stands in the
+    quotes with the same digits (5亿元). The figure was found, not made up."""
+    plain = _plain(text)
+    asked = _numbers(_plain(question))
+    added = {n for n in _numbers(plain) if n not in asked}
+    return bool(_amounts(plain)) and bool(added) and added <= _numbers(_plain(" ".join(quotes)))
+
+
 def _renumber(kept: list[CitedSentence], dropped: list[str]) -> CitationResult:
     numbering: dict[tuple[str, int], int] = {}
     ordered: list[Citation] = []

@@ -41,6 +41,7 @@ from assistant.pipeline.citations import (
     _numbers_supported,
     _plain,
     _tidy_markers,
+    misread_amounts,
     split_answer,
 )
 from assistant.pipeline.embedding import cosine
@@ -169,6 +170,10 @@ class CheckedClaim:
 class ClaimCheck:
     kept: list[CheckedClaim]
     dropped: list[tuple[str, str]]  # (claim, why)
+    # Claims dropped because an amount misreads the magnitude of the one in the sentences
+    # they cite ("5 billion" over 5亿元), with those sentences: the model found the
+    # figure but misread it.
+    slipped: list[CheckedClaim] = field(default_factory=list)
 
 
 def check_claims(
@@ -186,6 +191,7 @@ def check_claims(
     """
     kept: list[CheckedClaim] = []
     dropped: list[tuple[str, str]] = []
+    slipped: list[CheckedClaim] = []
     by_n = {e.n: e for e in evidence}
     question_terms = set(kinds.subject_terms(question)) | set(_content_words(question, kinds))
     seen: set[str] = set()
@@ -219,6 +225,8 @@ def check_claims(
             ]
             if not others:
                 dropped.append((text, "a number or date is not in its evidence"))
+                if items and misread_amounts(text, question, quotes):
+                    slipped.append(CheckedClaim(text, items))
                 continue
             items = others[:1]
             quotes = [items[0].text]
@@ -246,7 +254,7 @@ def check_claims(
             dropped.append((text, f"names not in its evidence: {', '.join(missing)}"))
             continue
         kept.append(CheckedClaim(text, items))
-    return ClaimCheck(kept, dropped)
+    return ClaimCheck(kept, dropped, slipped)
 
 
 def unstated(text: str, question: str, quotes: Sequence[str]) -> tuple[float, int]:

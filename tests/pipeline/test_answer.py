@@ -390,7 +390,12 @@ def test_a_wrong_magnitude_is_dropped(retriever) -> None:  # type: ignore[no-unt
     # not find the fund; the check itself does not depend on the question's language.)
     q = "上合组织成员国科技成果转化基金总规模多少？"
     wrong = engine(retriever, ScriptedModel(claims(("The fund totals 5 billion yuan.", "5亿元")))).answer(q)
-    assert not wrong.grounded
+    # The misread claim goes; the sentence it cited answers instead, quoted.
+    assert wrong.grounded and "billion" not in wrong.answer, wrong.answer
+    assert wrong.answer.startswith("文档写道：“") and "总规模5亿元" in wrong.answer
+    _check_citations(wrong)
+    invented = engine(retriever, ScriptedModel(claims(("The fund totals 8 billion yuan.", "5亿元")))).answer(q)
+    assert not invented.grounded  # other digits: made up, not misread
     right = engine(retriever, ScriptedModel(claims(("The fund totals 500 million yuan.", "5亿元")))).answer(q)
     assert right.grounded and "500 million" in right.answer
 

@@ -64,6 +64,17 @@ def test_names_must_stand_in_the_evidence() -> None:
     assert _unsupported_names("湖北省对外科技交流中心负责运营。", "谁负责运营？", ["由广西东盟技术转移中心负责"]) == ["湖北省"]
 
 
+def test_a_misread_magnitude_is_told_from_a_made_up_figure() -> None:
+    from assistant.pipeline.citations import misread_amounts
+
+    fund = ["上海合作组织成员国科技成果转化基金,总规模5亿元,首期2亿元"]
+    assert misread_amounts("The fund totals 5 billion yuan, its first phase 2 billion.", "q", fund)
+    assert not misread_amounts("The fund totals 8 billion yuan.", "q", fund)  # other digits
+    assert not misread_amounts("The fund has 5 members.", "q", fund)  # no amount: not a magnitude slip
+    assert not misread_amounts("In 2021 the fund totals 5 billion yuan.", "q", fund)  # a year it lacks
+    assert not misread_amounts("The 2021 fund totals 5 billion yuan.", "What was the 2021 fund?", ["总规模6亿元"])
+
+
 def test_amounts_are_checked_by_value_across_magnitude_words() -> None:
     from assistant.pipeline.citations import _numbers_supported
 

@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     local_model_path: Path | None = Field(None, alias="ASSISTANT_LOCAL_MODEL_PATH")
     local_threads: int = Field(2, alias="ASSISTANT_LOCAL_THREADS", ge=1, le=256)
     local_ctx: int = Field(4096, alias="ASSISTANT_LOCAL_CTX", ge=512, le=32768)
+    # A second llama.cpp process (same memory-mapped weights) for rewrites and
+    # translations, so they do not evict the answer prompt's cached instructions.
+    local_side_server: bool = Field(True, alias="ASSISTANT_LOCAL_SIDE_SERVER")
     local_start_timeout: float = Field(180.0, alias="ASSISTANT_LOCAL_START_TIMEOUT", gt=0)
     llm_timeout: float = Field(120.0, alias="ASSISTANT_LLM_TIMEOUT", gt=0)
     # Longest a whole model call may take, streamed answer included (LLM_TIMEOUT bounds

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from collections.abc import Iterator
 
 import pytest
@@ -111,3 +112,26 @@ def test_follow_up_is_rewritten_with_the_local_model(local_assistant: Assistant)
     assert answer.query and answer.query != "And who operates it day to day?"
     _assert_cited(answer)
     assert any("广西东盟技术转移中心" in c.quote for c in answer.citations), answer
+
+
+def _prefix_hits(log: Path, start: int) -> list[int]:
+    """The cached prompt tokens llama-cpp-python reports per request logged after byte `start`."""
+    with log.open("rb") as f:
+        f.seek(start)
+        text = f.read().decode("utf-8", errors="replace")
+    return [int(n) for n in re.findall(r"Llama\.generate: (\d+) prefix-match hit", text)]
+
+
+def test_translations_run_apart_and_leave_the_answer_prompt_cached(local_assistant: Assistant) -> None:
+    """An English question is translated on the side server; the answering server's
+    cache still holds the previous answer prompt's instructions, so it reads them once."""
+    main_log = local_assistant.settings.cache_dir / "llama-server.log"
+    side_log = local_assistant.settings.cache_dir / "llama-side-server.log"
+    main_start, side_start = main_log.stat().st_size, side_log.stat().st_size
+    local_assistant.chat("哪个技术转移中心面向东盟国家？")
+    answer = local_assistant.chat("When did the China–SCO technology transfer center open?")
+    assert answer.backend == "local"
+    assert _prefix_hits(side_log, side_start), "the question was not translated on the side server"
+    main_hits = _prefix_hits(main_log, main_start)
+    assert len(main_hits) == 2, main_hits  # the two answers, nothing else
+    assert main_hits[-1] >= 150, main_hits  # the fixed instructions came from the cache

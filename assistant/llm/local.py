@@ -2,12 +2,20 @@
 
 This backend starts the server (`assistant.llm.server`), warms it up, restarts it when it
 dies and stops it; requests go through the same client as any other endpoint.
+
+Answers (`stream`) and short side tasks (`complete`: a follow-up's rewrite, a query's or a
+quote's translation) go to two server processes over the same memory-mapped weights
+(`ASSISTANT_LOCAL_SIDE_SERVER`, on by default). llama.cpp keeps one prompt's tokens in
+its cache per process: a side task run in the answering process would push out the
+answer prompt's fixed instructions, which the next answer then reads again (about 3 s on
+2 cores). The two share one queue, so they never compete for the cores.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assistant.llm.base import ChatModelError, Message
@@ -19,12 +27,14 @@ if TYPE_CHECKING:
     from assistant.llm.server import LocalModelServer
 
 class LocalChatModel:
-    """The bundled GGUF model, run as a local OpenAI-compatible server."""
+    """The bundled GGUF model, run as a local OpenAI-compatible server (two with the side server)."""
 
     def __init__(self, settings: Settings, *, start: bool = True) -> None:
         self._settings = settings
         self._server: LocalModelServer | None = None
         self._client: OpenAIChatModel | None = None
+        self._side_server: LocalModelServer | None = None
+        self._side_client: OpenAIChatModel | None = None
         self._error: str | None = None
         self._lock = threading.Lock()
         self.queue = queue_for(settings, "local")
@@ -37,49 +47,65 @@ class LocalChatModel:
 
     def start(self) -> None:
         from assistant.llm.model_file import ModelFileError, ensure_model_file
-        from assistant.llm.server import LocalModelError, LocalModelServer
+        from assistant.llm.server import LocalModelError
 
         with self._lock:
             if self._server is not None:
                 return
+            server: LocalModelServer | None = None
             try:
                 path = ensure_model_file(
                     self._settings.models_dir,
                     custom_path=self._settings.local_model_path,
                     progress=True,
                 )
-                server = LocalModelServer(
-                    path,
-                    threads=self._settings.local_threads,
-                    n_ctx=self._settings.local_ctx,
-                    log_path=self._settings.cache_dir / "llama-server.log",
-                    start_timeout=self._settings.local_start_timeout,
-                )
-                server.start()
+                server, client = self._serve(path, "llama-server.log")
+                side = self._serve(path, "llama-side-server.log") if self._settings.local_side_server else None
             except (ModelFileError, LocalModelError) as exc:
+                if server is not None:  # the side server failed: stop the first too
+                    server.stop()
                 self._error = str(exc)
                 raise ChatModelError(str(exc)) from exc
-            self._server = server
+            self._server, self._client = server, client
+            if side is not None:
+                self._side_server, self._side_client = side
             self._error = None
-            self._client = OpenAIChatModel(
-                base_url=server.base_url,
-                api_key="local",
-                model=server.model_name,
-                timeout=self._settings.llm_timeout,
-                backend="local",
-                deadline=self._settings.llm_deadline,
-                json_mode="llama" if self._settings.local_json == "grammar" else "none",
-            )
 
-    def _ready_client(self) -> OpenAIChatModel:
+    def _serve(self, path: Path, log_name: str) -> tuple[LocalModelServer, OpenAIChatModel]:
+        """A started, warmed-up server for the model file at `path`, and its client."""
+        from assistant.llm.server import LocalModelServer
+
+        server = LocalModelServer(
+            path,
+            threads=self._settings.local_threads,
+            n_ctx=self._settings.local_ctx,
+            log_path=self._settings.cache_dir / log_name,
+            start_timeout=self._settings.local_start_timeout,
+        )
+        server.start()
+        client = OpenAIChatModel(
+            base_url=server.base_url,
+            api_key="local",
+            model=server.model_name,
+            timeout=self._settings.llm_timeout,
+            backend="local",
+            deadline=self._settings.llm_deadline,
+            json_mode="llama" if self._settings.local_json == "grammar" else "none",
+        )
+        return server, client
+
+    def _ready_client(self, *, side: bool = False) -> OpenAIChatModel:
         if self._server is None or self._client is None:
             self.start()
         assert self._server is not None and self._client is not None
+        server, client = self._server, self._client
+        if side and self._side_server is not None and self._side_client is not None:
+            server, client = self._side_server, self._side_client
         try:
-            self._server.ensure_running()
+            server.ensure_running()
         except Exception as exc:
             raise ChatModelError(f"The local model server could not be restarted: {exc}") from exc
-        return self._client
+        return client
 
     def stream(
         self, messages: list[Message], *, max_tokens: int, schema: dict[str, Any] | None = None
@@ -90,16 +116,22 @@ class LocalChatModel:
             yield from self._ready_client().stream(messages, max_tokens=max_tokens, schema=schema)
 
     def complete(self, messages: list[Message], *, max_tokens: int) -> str:
-        return "".join(self.stream(messages, max_tokens=max_tokens))
+        """A side task's whole reply, from the side server when there is one."""
+        with self.queue.turn():
+            return "".join(self._ready_client(side=True).stream(messages, max_tokens=max_tokens))
 
     def ready(self) -> tuple[bool, str]:
         if self._server is not None and self._server.is_running():
+            if self._side_server is not None and not self._side_server.is_running():
+                return True, "local model server running (side server restarts on its next task)"
             return True, "local model server running"
         return False, self._error or "local model server is not running"
 
     def close(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
+        for server in (self._server, self._side_server):
+            if server is not None:
+                server.stop()
+        self._server = self._side_server = None
+        self._client = self._side_client = None
 
 

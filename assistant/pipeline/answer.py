@@ -343,10 +343,12 @@ class AnswerEngine:
         for text, why in check.dropped:
             log.info("claim dropped (%s): %s", why, _short(text))
         kept = [dataclasses.replace(c, text=self._in_language(c.text, language)) for c in check.kept]
-        if not kept and parsed.answerable and check.slipped:
-            # The model found the figure but misread it ("5 billion" over 5亿元): the sentence
-            # it cited, quoted, answers in its place if it passes the same rules.
-            quoted = self._decide(self._quotes_of(check.slipped, language), True, query, evidence, asked, language)
+        if not kept and parsed.answerable and (check.slipped or check.restated):
+            # The model found the figure but misread it ("5 billion" over 5亿元), or pointed
+            # at its answer but only restated the question: the sentence it cited, quoted,
+            # answers in its place if it passes the same rules.
+            quotes = self._quotes_of([*check.slipped, *check.restated], language)
+            quoted = self._decide(quotes, True, query, evidence, asked, language)
             if quoted.grounded:
                 return quoted
         return self._decide(kept, parsed.answerable, query, evidence, asked, language)

@@ -174,6 +174,9 @@ class ClaimCheck:
     # they cite ("5 billion" over 5亿元), with those sentences: the model found the
     # figure but misread it.
     slipped: list[CheckedClaim] = field(default_factory=list)
+    # Claims dropped for saying nothing beyond the question, with the sentences they cite:
+    # the model pointed at its answer but did not write it down.
+    restated: list[CheckedClaim] = field(default_factory=list)
 
 
 def check_claims(
@@ -192,6 +195,7 @@ def check_claims(
     kept: list[CheckedClaim] = []
     dropped: list[tuple[str, str]] = []
     slipped: list[CheckedClaim] = []
+    restated: list[CheckedClaim] = []
     by_n = {e.n: e for e in evidence}
     question_terms = set(kinds.subject_terms(question)) | set(_content_words(question, kinds))
     seen: set[str] = set()
@@ -204,12 +208,13 @@ def check_claims(
             w for w in _content_words(text, kinds) if w not in question_terms and w not in normalize(question)
         ]:
             dropped.append((text, "says nothing beyond the question"))
+            restated.extend(CheckedClaim(text, [by_n[n]]) for n in dict.fromkeys(claim.evidence) if n in by_n)
             continue
         vecs = finder.embedder.embed_documents([to_simplified(text), to_simplified(f"{question} {text}")])
         items = [by_n[n] for n in dict.fromkeys(claim.evidence) if n in by_n]
         items = [e for e in items if _support(text, vecs, e, finder) >= SUPPORT_MIN] if items else []
         if not items:
-            best = _closest(vecs[:1], evidence, finder)
+            best = _closest(text, vecs[:1], evidence, finder)
             if best is None:
                 dropped.append((text, "no evidence sentence states it"))
                 continue
@@ -246,15 +251,20 @@ def check_claims(
         if not kinds.counts_supported(text, [question, *quotes]):
             dropped.append((text, "a count is not in its evidence with the same measure word"))
             continue
-        missing = [
-            n for n in _unsupported_names(text, question, quotes)
-            if n.lower() not in known_names and n.lower() not in kinds.not_pinyin
-        ]
+        missing = _unnamed(text, question, quotes, kinds, known_names)
         if missing:
-            dropped.append((text, f"names not in its evidence: {', '.join(missing)}"))
-            continue
+            # The names may stand in another evidence sentence that states the claim.
+            others = [
+                e for e in evidence
+                if e not in items and not _unnamed(text, question, [e.text], kinds, known_names) and _numbers_supported(text, question, [e.text])
+                and kinds.counts_supported(text, [question, e.text]) and _support(text, vecs, e, finder) >= SUPPORT_MIN
+            ]
+            if not others:
+                dropped.append((text, f"names not in its evidence: {', '.join(missing)}"))
+                continue
+            items = others[:1]
         kept.append(CheckedClaim(text, items))
-    return ClaimCheck(kept, dropped, slipped)
+    return ClaimCheck(kept, dropped, slipped, restated)
 
 
 def unstated(text: str, question: str, quotes: Sequence[str]) -> tuple[float, int]:
@@ -287,13 +297,27 @@ def _support(text: str, vecs: np.ndarray, item: EvidenceItem, finder: QuoteFinde
     return float(cosine(np.atleast_2d(vecs), ev).max()) + 0.5 * _bigram_overlap(text, item.text)
 
 
-def _closest(vecs: np.ndarray, evidence: Sequence[EvidenceItem], finder: QuoteFinder) -> EvidenceItem | None:
+def _closest(
+    text: str, vecs: np.ndarray, evidence: Sequence[EvidenceItem], finder: QuoteFinder
+) -> EvidenceItem | None:
+    """The evidence sentence that states an uncited or miscited claim best, by the measure
+    of `_support` (meaning plus shared characters: a short claim's meaning is far from a
+    long sentence's even when it copies its words); None below `ATTACH_MIN`."""
     if not evidence:
         return None
     ev = finder.embedder.embed_documents([to_simplified(e.text) for e in evidence])
     sims = cosine(np.atleast_2d(vecs), ev).max(axis=0)
-    i = int(np.argmax(sims))
-    return evidence[i] if sims[i] >= ATTACH_MIN else None
+    scores = [float(sim) + 0.5 * _bigram_overlap(text, e.text) for sim, e in zip(sims, evidence, strict=True)]
+    i = int(np.argmax(scores))
+    return evidence[i] if scores[i] >= ATTACH_MIN else None
+
+
+def _unnamed(text: str, question: str, quotes: list[str], kinds: AnswerKinds, known_names: frozenset[str]) -> list[str]:
+    """`_unsupported_names`, less the corpus's English renderings and words known not to be names."""
+    return [
+        n for n in _unsupported_names(text, question, quotes)
+        if n.lower() not in known_names and n.lower() not in kinds.not_pinyin
+    ]
 
 
 def _unsupported_names(text: str, question: str, quotes: Sequence[str]) -> list[str]:

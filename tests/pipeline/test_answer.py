@@ -430,3 +430,34 @@ def test_a_count_needs_the_same_measure_word_in_its_evidence(retriever) -> None:
     model = ScriptedModel(claims(("第10届东创会共有4家企业参展。", "第4屆")))
     answer = engine(retriever, model).answer("第10届东创会共有多少家企业参展？")
     assert not answer.grounded
+
+
+def test_a_restated_question_is_answered_with_the_sentence_it_cites(retriever) -> None:  # type: ignore[no-untyped-def]
+    q = "中国-上海合作组织技术转移中心是何时在青岛市市南区正式启用的？"
+    model = ScriptedModel(claims(("中国-上海合作组织技术转移中心在青岛市市南区正式启用。", "正式启用")))
+    answer = engine(retriever, model).answer(q)
+    # The model pointed at the date but did not write it: the sentence, quoted, answers.
+    assert answer.grounded and answer.answer.startswith("文档写道：“"), answer.answer
+    assert "2020年12月" in answer.answer
+    _check_citations(answer)
+
+
+def test_a_restated_question_citing_a_sentence_without_what_it_asks_is_refused(retriever) -> None:  # type: ignore[no-untyped-def]
+    q = "中国—东盟技术转移中心的负责人是谁？"
+    model = ScriptedModel(claims(("中国—东盟技术转移中心的负责人是中国—东盟技术转移中心。", "面向东盟国家")))
+    answer = engine(retriever, model).answer(q)
+    assert not answer.grounded and answer.answer.startswith("文档中没有写明这个问题所问的具体人员")
+
+
+def test_a_short_claim_citing_the_wrong_sentence_moves_to_the_one_with_its_words(retriever) -> None:  # type: ignore[no-untyped-def]
+    q = "東盟秘書長是誰？"
+    def miscited(prompt: str) -> str:
+        lines = evidence_lines(prompt)
+        wrong = next(n for n, text in lines.items() if "林玉" not in text)
+        assert any("林玉輝" in text for text in lines.values())  # the right one is there too
+        return json.dumps({"claims": [{"evidence": [wrong], "text": "東盟秘書長是林玉輝。"}], "answerable": True}, ensure_ascii=False)
+
+    answer = engine(retriever, ScriptedModel(miscited)).answer(q)
+    assert answer.grounded and "林玉輝" in answer.answer
+    assert "林玉輝" in answer.citations[0].quote
+    _check_citations(answer)

@@ -315,6 +315,9 @@ class AnswerEngine:
         """The numbered evidence sentences for `query`, within the prompt budget."""
         fixed = self.messages(message or query, [], "en")
         budget = self.prompt_tokens - sum(self.count_tokens(m["content"]) for m in fixed)
+        # A question asking several things gets sentences for each (`query`'s parts: an
+        # English question's searched text holds its translation too).
+        several = len(self.kinds.parts(message or query)) > 1
         return select_evidence(
             query,
             hits,
@@ -323,6 +326,7 @@ class AnswerEngine:
             asked,
             budget_tokens=max(budget, 120),
             count_tokens=self.count_tokens,
+            parts=self.kinds.parts(query) if several else (),
         )
 
     def messages(self, question: str, evidence: Sequence[EvidenceItem], language: str) -> list[Message]:
@@ -375,10 +379,13 @@ class AnswerEngine:
         intro: str | None = None,
     ) -> Answer:
         about = [c for c in kept if self.about_subject(c, query)]
+        # Beside a claim about the subject, one that does not name it may stay (it often
+        # goes on about the same thing), unless it is about another one.
+        shown = [c for c in kept if c in about or not self._elsewhere(c, query)]
         for claim in kept:
-            if claim not in about:
+            if claim not in shown:
                 borrowed = self.borrowed_names(claim, query)
-                why = f"names of the question not in its passages: {', '.join(borrowed)}" if borrowed else "not about the subject"
+                why = f"names of the question not in its passages: {', '.join(borrowed)}" if borrowed else "about another year, edition or place"
                 log.info("claim dropped (%s): %s", why, _short(claim.text))
         # Every checkable thing asked for ("when and where") must stand in some claim, for
         # each part of a question that asks several ("when was A…? when did B…?").
@@ -395,11 +402,11 @@ class AnswerEngine:
             # A part the claims left out but an evidence sentence about its subject holds
             # is quoted rather than called missing (small models answer one part of two).
             for p, kind in list(missing):
-                quote = self._quoted_part(kind, kept, evidence, query, language, None if len(parts) == 1 else p)
+                quote = self._quoted_part(kind, shown, evidence, query, language, None if len(parts) == 1 else p)
                 if quote is not None:
-                    kept = [*kept, quote]
+                    shown = [*shown, quote]
                     missing.remove((p, kind))
-            sentences, citations = _cited(kept)
+            sentences, citations = _cited(shown)
             text = render(sentences)
             if intro:
                 text = intro + "\n" + "\n".join(f"- {render([s])}" for s in sentences)
@@ -452,19 +459,9 @@ class AnswerEngine:
         A question of several parts ("该区建置有多少年？它贡献了多少GDP？") is answered part
         by part: a claim about the subject of one part (`part`, or any part of two or more
         content words when None) counts, though it leaves the other part's words out."""
-        # The evidence with what surrounds it: the subject is often named a sentence before.
-        context = " ".join(
-            dict.fromkeys(
-                f"{e.hit.document.title} {e.hit.chunk.heading or ''} "
-                f"{e.hit.chunk.text[max(0, e.start - SUBJECT_WINDOW) : e.end + SUBJECT_WINDOW]}"
-                for e in claim.evidence
-            )
-        )
-        dates = " ".join(e.hit.document.published or "" for e in claim.evidence)
-        if not self.kinds.qualified(query, f"{context} {dates}") or not self.kinds.anchored(query, context):
+        if self._elsewhere(claim, query, part):
             return False
-        if self.borrowed_names(claim, query):
-            return False
+        context = self._context(claim)
         if part is not None:
             candidates = [part]
         else:
@@ -482,6 +479,31 @@ class AnswerEngine:
             if self._weighted_coverage(terms, context) >= least:
                 return True
         return False
+
+    def _elsewhere(self, claim: CheckedClaim, query: str, part: str | None = None) -> bool:
+        """Whether `claim`'s evidence is about another subject than the question's: another
+        year or edition, another anchor, or the question's names given to something else.
+        A year or edition narrows only its own part of a question asking several things
+        ("目前建成了几个？与2017年提出的目标相比如何？")."""
+        context = self._context(claim)
+        dates = " ".join(e.hit.document.published or "" for e in claim.evidence)
+        if not any(
+            self.kinds.qualified(p, f"{context} {dates}") and self.kinds.anchored(p, context)
+            for p in ([part] if part is not None else self.kinds.parts(query))
+        ):
+            return True
+        return bool(self.borrowed_names(claim, query))
+
+    @staticmethod
+    def _context(claim: CheckedClaim) -> str:
+        """The claim's evidence with what surrounds it: the subject is often named a sentence before."""
+        return " ".join(
+            dict.fromkeys(
+                f"{e.hit.document.title} {e.hit.chunk.heading or ''} "
+                f"{e.hit.chunk.text[max(0, e.start - SUBJECT_WINDOW) : e.end + SUBJECT_WINDOW]}"
+                for e in claim.evidence
+            )
+        )
 
     def borrowed_names(self, claim: CheckedClaim, query: str) -> list[str]:
         """Nouns of the question that `claim` repeats but its evidence does not hold: the
@@ -513,7 +535,21 @@ class AnswerEngine:
         if not candidates:
             return []
         rivals = {tag for t, tag in nouns(evidence).items() if tag in NAME_TAGS and t not in asked}
-        return [t for t, tag in candidates if coverage([t], passages) < 1.0 or (tag in NAME_TAGS and tag in rivals)]
+        return [
+            t for t, tag in candidates
+            if coverage([t], passages) < 1.0 or (tag in NAME_TAGS and tag in rivals) or self._rival_of_kind(t, query, evidence)
+        ]
+
+    def _rival_of_kind(self, term: str, query: str, evidence: str) -> bool:
+        """Whether `term` is a thing of a kind the question asks for (a role, "秘书长") and
+        the evidence names another of that kind ("部长") instead: the claim gives the
+        question's role to that one's holder."""
+        for kind in self.kinds.asked(query):
+            if kind.evidence and kind.held_by(term):
+                others = {m for m in kind.found_in(evidence) if m not in term and term not in m}
+                if others:
+                    return True
+        return False
 
     def _weighted_coverage(self, terms: Sequence[str], context: str) -> float:
         """Coverage with each term weighted by its rarity in the index (idf): the words that

@@ -51,6 +51,11 @@ class Kind:
         folded = to_simplified(text)
         return any(p.search(folded) for p in self.evidence)
 
+    def found_in(self, text: str) -> set[str]:
+        """The things of this kind `text` names on the surface (Simplified script)."""
+        folded = to_simplified(text)
+        return {m.group(0) for p in self.evidence for m in p.finditer(folded)}
+
     def label(self, language: str) -> str:
         return self.labels.get(language) or self.labels.get("en") or self.name
 

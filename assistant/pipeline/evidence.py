@@ -75,27 +75,40 @@ def select_evidence(
     budget_tokens: int,
     count_tokens: Callable[[str], int],
     max_items: int = 8,
+    parts: Sequence[str] = (),
 ) -> list[EvidenceItem]:
-    """The best sentences of `hits` for `query`, numbered from 1, within `budget_tokens`."""
+    """The best sentences of `hits` for `query`, numbered from 1, within `budget_tokens`.
+
+    With `parts` (the sub-questions of a question asking several things), a sentence
+    scores as well as it matches its best part: the sentence answering the second part
+    competes with the first part's best, instead of being one weak match of the whole.
+    """
     if not hits:
         return []
-    qvec = finder.embedder.embed_query(to_simplified(query))
-    raw: list[tuple[float, bool, bool, bool, int, int, int]] = []
+    queries = list(parts) if len(parts) > 1 else [query]
+    qvecs = np.atleast_2d(np.array([finder.embedder.embed_query(to_simplified(q)) for q in queries]))
+    raws: list[list[tuple[float, bool, bool, bool, int, int, int]]] = [[] for _ in queries]
     for i, hit in enumerate(hits):
         spans, vectors = finder.sentences(hit.chunk)
-        sims = cosine(np.atleast_2d(qvec), vectors)[0]
-        for (a, b), sim in zip(spans, sims, strict=True):
+        sims = cosine(qvecs, vectors)
+        for j, (a, b) in enumerate(spans):
             sentence = hit.chunk.text[a:b]
             if looks_like_instruction(sentence) or is_reference(sentence):
                 continue  # planted text addressing a model, or a source list, is never evidence
             holds = bool(asked) and any(k.evidence and k.held_by(sentence) for k in asked)
-            score = float(sim) + 0.3 * _bigram_overlap(query, sentence) - 0.02 * i
             # A title, affiliation or caption line is not a statement: last resort only.
             fragment = _fragment(hit, sentence)
-            raw.append((score, han_ratio(sentence) >= 0.3, holds, fragment, i, a, b))
-    if not raw:
+            han = han_ratio(sentence) >= 0.3
+            for raw, q, sim in zip(raws, queries, sims[:, j], strict=True):
+                score = float(sim) + 0.3 * _bigram_overlap(q, sentence) - 0.02 * i
+                raw.append((score, han, holds, fragment, i, a, b))
+    if not raws[0]:
         return []
-    candidates = _calibrated(raw)
+    best: dict[tuple[int, int, int], float] = {}
+    for raw in raws:
+        for z, i, a, b in _calibrated(raw):
+            best[(i, a, b)] = max(z, best.get((i, a, b), z))
+    candidates = [(z, i, a, b) for (i, a, b), z in best.items()]
     candidates.sort(key=lambda c: -c[0])
     top = candidates[0][0]
     chosen: list[tuple[float, int, int, int]] = []

@@ -461,3 +461,20 @@ def test_a_short_claim_citing_the_wrong_sentence_moves_to_the_one_with_its_words
     assert answer.grounded and "林玉輝" in answer.answer
     assert "林玉輝" in answer.citations[0].quote
     _check_citations(answer)
+
+
+def test_the_questions_role_given_to_the_holder_of_another_role_is_dropped(retriever) -> None:  # type: ignore[no-untyped-def]
+    q = "東盟秘書長是誰？他在東創會上以什麼方式發表主旨演講？"
+    wrong = engine(retriever, ScriptedModel(claims(("東盟秘書長是王志剛部長。", "王志剛部長")))).answer(q)
+    assert "王志剛" not in wrong.answer  # the sentence names him 部長, not 秘書長
+    right = engine(retriever, ScriptedModel(claims(("東盟秘書長是林玉輝。", "林玉輝")))).answer(q)
+    assert right.grounded and "林玉輝" in right.answer
+
+
+def test_a_year_in_one_part_does_not_narrow_the_other(retriever) -> None:  # type: ignore[no-untyped-def]
+    q = "中国—阿拉伯国家技术转移中心由哪个单位负责日常运营？2017年提出的目标是什么？"
+    claim = ("中国—阿拉伯国家技术转移中心由宁夏回族自治区对外科技交流中心负责日常运营。", "宁夏回族自治区对外科技交流中心")
+    answer = engine(retriever, ScriptedModel(claims(claim))).answer(q)
+    # The operator's sentence says nothing of 2017, which only the second part asks about.
+    assert answer.grounded and "宁夏" in answer.answer, answer.answer
+    _check_citations(answer)

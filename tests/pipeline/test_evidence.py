@@ -84,3 +84,15 @@ def test_bibliography_entries_never_become_evidence(embedder) -> None:  # type: 
     items = select_evidence(q, [_hit(text)], QuoteFinder(embedder), KINDS, KINDS.asked(q), budget_tokens=2000, count_tokens=count)
     assert items and all("153-160" not in i.text for i in items)
     assert any("120项" in i.text for i in items)
+
+
+def test_a_question_asking_several_things_gets_evidence_for_each(retriever) -> None:  # type: ignore[no-untyped-def]
+    q = "市南区建置有多少年？它贡献了青岛市多少GDP？市区两级投入了多少资金支持中心建设？"
+    hits = retriever.search(q, 5)
+    finder = QuoteFinder(retriever.embedder)
+    items = select_evidence(
+        q, hits, finder, KINDS, KINDS.asked(q), budget_tokens=200, count_tokens=count, parts=KINDS.parts(q)
+    )
+    shown = " ".join(i.text for i in items)
+    # Within a tight budget, each part's best sentence: none crowded out by the others.
+    assert "建置120余年" in shown and "10%的GDP" in shown and "3000余万元" in shown, shown

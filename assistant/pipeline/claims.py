@@ -84,6 +84,8 @@ SUPPORT_MIN = 0.35
 # (a short claim may rephrase a few words).
 STATED_MIN = 0.35
 STATED_ABSENT = 4
+# A claim moves to another evidence sentence that holds this much more of its words.
+BETTER_BY = 0.3
 # An uncited claim takes the one evidence sentence at least this close.
 ATTACH_MIN = 0.55
 _PROPER_LATIN = re.compile(r"(?<![\w-])(?:[A-Z][a-zA-Z0-9]*[A-Z0-9][a-zA-Z0-9]*|[A-Z][a-z]{2,})(?![\w-])")
@@ -236,18 +238,23 @@ def check_claims(
             items = others[:1]
             quotes = [items[0].text]
         share, absent = unstated(text, question, quotes)
-        if share < STATED_MIN and absent >= STATED_ABSENT:
-            # The words of another evidence sentence, maybe: the model cited a neighbour.
+        if share < 1.0 and absent >= STATED_ABSENT:
+            # The words of another evidence sentence, maybe: the model cited a neighbour
+            # (or the body text that half says what a table row says in full).
             shares = {
                 id(e): unstated(text, question, [e.text])[0]
                 for e in evidence if e not in items and _numbers_supported(text, question, [e.text])
             }
-            others = [e for e in evidence if shares.get(id(e), 0.0) >= STATED_MIN]
-            if not others:
+            others = [e for e in evidence if shares.get(id(e), 0.0) >= max(STATED_MIN, share + BETTER_BY)]
+            if others:
+                # Below the floor the cited sentence goes; above it both stand (a table row
+                # and the body text that words it more fully).
+                better = max(others, key=lambda e: shares[id(e)])
+                items = [better] if share < STATED_MIN else [*items, better]
+                quotes = [e.text for e in items]
+            elif share < STATED_MIN:
                 dropped.append((text, f"its words are not in its evidence ({share:.0%} of them)"))
                 continue
-            items = [max(others, key=lambda e: shares[id(e)])]
-            quotes = [items[0].text]
         if not kinds.counts_supported(text, [question, *quotes]):
             dropped.append((text, "a count is not in its evidence with the same measure word"))
             continue

@@ -478,3 +478,14 @@ def test_a_year_in_one_part_does_not_narrow_the_other(retriever) -> None:  # typ
     # The operator's sentence says nothing of 2017, which only the second part asks about.
     assert answer.grounded and "宁夏" in answer.answer, answer.answer
     _check_citations(answer)
+
+
+def test_a_claim_also_cites_the_sentence_that_holds_all_its_words(retriever) -> None:  # type: ignore[no-untyped-def]
+    q = "表2所列英国技术集团（BTG）的主要业务是什么？"
+    claim = ("英国技术集团（BTG）专注于卫生健康服务与医药产品的技术开发、技术转让与商业化的风险投资。", "私营科技中介")
+    answer = engine(retriever, ScriptedModel(claims(claim))).answer(q)
+    assert answer.grounded and len(answer.citations) == 2, answer
+    # The body text it cited holds half its words; the table row holds them all.
+    assert any("私营科技中介" in c.quote for c in answer.citations)
+    assert any("技术开发、技术转让与商业化" in c.quote for c in answer.citations)
+    _check_citations(answer)

@@ -178,3 +178,10 @@ def test_counts_keep_their_measure_word() -> None:
     assert KINDS.counts("第4届论坛") == set()  # an ordinal is not a count
     assert KINDS.counts_supported("建置120年", ["建置120余年的市南区"])
     assert not KINDS.counts_supported("共有4家企业", ["第4屆10+3青年科學家論壇"])
+
+
+def test_the_roles_a_text_names_are_found_in_either_script() -> None:
+    person = next(k for k in KINDS.kinds if k.name == "person")
+    assert person.found_in("《人世間》導演李路與首席運營官王五") == {"导演", "首席运营官"}
+    assert person.held_by("编剧") and not person.held_by("技术转移")
+    assert person.found_in("该中心成立于2014年。") == set()

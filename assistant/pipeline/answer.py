@@ -41,8 +41,7 @@ from assistant.pipeline.claims import (
     CheckedClaim,
     check_claims,
     draft_text,
-    parse_free_text,
-    parse_structured,
+    parse_reply,
 )
 from assistant.pipeline.domain import Names
 from assistant.pipeline.evidence import EvidenceItem, is_fragment, render_evidence, select_evidence
@@ -342,7 +341,7 @@ class AnswerEngine:
     def _finish(
         self, raw: str, query: str, evidence: list[EvidenceItem], asked: list[Kind], language: str
     ) -> Answer:
-        parsed = parse_structured(raw) or parse_free_text(raw)
+        parsed = parse_reply(raw)
         check = check_claims(parsed.claims, query, evidence, self.finder, self.kinds, self._known_names)
         for text, why in check.dropped:
             log.info("claim dropped (%s): %s", why, _short(text))

@@ -18,7 +18,8 @@ A claim survives `check_claims` only if
   claim over Chinese evidence finds most of its added words there (`unstated`);
 
 A model or endpoint without JSON output answers in free text with `[n]` markers; the same
-checks run on its sentences (`parse_free_text`).
+checks run on its sentences (`parse_free_text`). JSON that does not parse gives the claims
+its "text" fields hold (`parse_reply`), never its raw text.
 """
 
 from __future__ import annotations
@@ -120,6 +121,31 @@ def parse_structured(raw: str) -> ModelAnswer | None:
         claims.append(Claim(item["text"].strip(), ids))
     answerable = data.get("answerable")
     return ModelAnswer(claims, answerable if isinstance(answerable, bool) else None, True)
+
+
+_CLAIM_TEXT = re.compile(r'(?:"evidence"\s*:\s*\[(?P<ids>[^\]]*)\][^{}]*?)?"text"\s*:\s*"(?P<text>(?:[^"\\]|\\.)*)"')
+_ANSWERABLE = re.compile(r'"answerable"\s*:\s*(true|false)')
+
+
+def parse_reply(raw: str) -> ModelAnswer:
+    """The model's answer: its JSON; what can be read of JSON that does not parse (a small
+    model may write `"evidence":,`); free text with `[n]` markers when it wrote no JSON.
+    Broken JSON is never read as prose: its claims are its "text" fields or none."""
+    parsed = parse_structured(raw)
+    if parsed is not None:
+        return parsed
+    if not raw.lstrip().startswith(("{", "`")):
+        return parse_free_text(raw)
+    claims = []
+    for m in _CLAIM_TEXT.finditer(raw):
+        try:
+            text = json.loads(f'"{m.group("text")}"')
+        except ValueError:
+            continue
+        ids = [int(n) for n in re.findall(r"\d+", m.group("ids") or "")]
+        claims.append(Claim(text.strip(), ids))
+    found = _ANSWERABLE.search(raw)
+    return ModelAnswer(claims[:MAX_CLAIMS], None if found is None else found.group(1) == "true", True)
 
 
 def parse_free_text(raw: str) -> ModelAnswer:

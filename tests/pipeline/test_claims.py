@@ -13,6 +13,7 @@ from assistant.pipeline.claims import (
     _unsupported_names,
     draft_text,
     parse_free_text,
+    parse_reply,
     parse_structured,
 )
 
@@ -32,6 +33,16 @@ def test_structured_answers_parse_from_json_with_or_without_a_fence() -> None:
         assert parsed.claims == [Claim("It was founded in 2014.", [2])]  # only real ints survive
     assert parse_structured("It was founded in 2014 [1].") is None
     assert parse_structured('{"claims": "no"}') is None
+
+
+def test_broken_json_gives_its_text_fields_never_its_raw_text() -> None:
+    raw = '{"claims": [{"evidence":, "text": "王志剛部長"}, {"evidence": [2], "text": "中心成立於\\"2014\\"年"}], "answerable": true}'
+    parsed = parse_reply(raw)
+    assert parsed.structured and parsed.answerable is True
+    assert parsed.claims == [Claim("王志剛部長", []), Claim('中心成立於"2014"年', [2])]
+    assert parse_reply('```json\n{"claims": [{"evidence": [1' ).claims == []  # cut short: nothing to read
+    prose = parse_reply("It was founded in 2014 [1].")  # no JSON at all: free text
+    assert not prose.structured and prose.claims[0].evidence == [1]
 
 
 def test_free_text_becomes_claims_with_their_markers() -> None:

@@ -122,16 +122,29 @@ def _prefix_hits(log: Path, start: int) -> list[int]:
     return [int(n) for n in re.findall(r"Llama\.generate: (\d+) prefix-match hit", text)]
 
 
-def test_translations_run_apart_and_leave_the_answer_prompt_cached(local_assistant: Assistant) -> None:
+def test_translations_run_apart_and_leave_the_answer_prompt_cached(built_index, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """An English question is translated on the side server; the answering server's
-    cache still holds the previous answer prompt's instructions, so it reads them once."""
-    main_log = local_assistant.settings.cache_dir / "llama-server.log"
-    side_log = local_assistant.settings.cache_dir / "llama-side-server.log"
-    main_start, side_start = main_log.stat().st_size, side_log.stat().st_size
-    local_assistant.chat("哪个技术转移中心面向东盟国家？")
-    answer = local_assistant.chat("When did the China–SCO technology transfer center open?")
-    assert answer.backend == "local"
-    assert _prefix_hits(side_log, side_start), "the question was not translated on the side server"
-    main_hits = _prefix_hits(main_log, main_start)
-    assert len(main_hits) == 2, main_hits  # the two answers, nothing else
-    assert main_hits[-1] >= 150, main_hits  # the fixed instructions came from the cache
+    cache still holds the previous answer prompt's instructions, so it reads them once.
+    (Its own cache directory, so that no other model server writes to its logs.)"""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    shared = make_settings().cache_dir
+    for name in ("models", "tiktoken", "crosslingual"):
+        if (shared / name).exists():
+            (cache / name).symlink_to(shared / name)
+    settings = make_settings(
+        ASSISTANT_INDEX_DIR=built_index, ASSISTANT_LLM="local", ASSISTANT_QUERY_TRANSLATION=True, ASSISTANT_CACHE_DIR=cache
+    )
+    assistant = Assistant.from_settings(settings, start_model=True)
+    try:
+        main_log, side_log = cache / "llama-server.log", cache / "llama-side-server.log"
+        main_start, side_start = main_log.stat().st_size, side_log.stat().st_size
+        assistant.chat("哪个技术转移中心面向东盟国家？")
+        answer = assistant.chat("When did the China–SCO technology transfer center open?")
+        assert answer.backend == "local"
+        assert _prefix_hits(side_log, side_start), "the question was not translated on the side server"
+        main_hits = _prefix_hits(main_log, main_start)
+        assert len(main_hits) == 2, main_hits  # the two answers, nothing else
+        assert main_hits[-1] >= 150, main_hits  # the fixed instructions came from the cache
+    finally:
+        assistant.close()

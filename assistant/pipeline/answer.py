@@ -377,15 +377,15 @@ class AnswerEngine:
         backend: str | None = None,
         intro: str | None = None,
     ) -> Answer:
-        about = [c for c in kept if self.about_subject(c, query)]
         # Beside a claim about the subject, one that does not name it may stay (it often
         # goes on about the same thing), unless it is about another one.
-        shown = [c for c in kept if c in about or not self._elsewhere(c, query)]
+        shown = []
         for claim in kept:
-            if claim not in shown:
-                borrowed = self.borrowed_names(claim, query)
-                why = f"names of the question not in its passages: {', '.join(borrowed)}" if borrowed else "about another year, edition or place"
+            if why := self._elsewhere(claim, query):
                 log.info("claim dropped (%s): %s", why, _short(claim.text))
+            else:
+                shown.append(claim)
+        about = [c for c in shown if self._names_subject(c, query)]
         # Every checkable thing asked for ("when and where") must stand in some claim, for
         # each part of a question that asks several ("when was A…? when did B…?").
         parts = self.kinds.parts(query)
@@ -458,8 +458,11 @@ class AnswerEngine:
         A question of several parts ("该区建置有多少年？它贡献了多少GDP？") is answered part
         by part: a claim about the subject of one part (`part`, or any part of two or more
         content words when None) counts, though it leaves the other part's words out."""
-        if self._elsewhere(claim, query, part):
-            return False
+        return not self._elsewhere(claim, query, part) and self._names_subject(claim, query, part)
+
+    def _names_subject(self, claim: CheckedClaim, query: str, part: str | None = None) -> bool:
+        """Whether `claim`'s evidence, with what surrounds it, holds enough of the subject
+        words of `query` (or of `part`, or of any part when None), weighted by rarity."""
         context = self._context(claim)
         if part is not None:
             candidates = [part]
@@ -479,19 +482,20 @@ class AnswerEngine:
                 return True
         return False
 
-    def _elsewhere(self, claim: CheckedClaim, query: str, part: str | None = None) -> bool:
-        """Whether `claim`'s evidence is about another subject than the question's: another
-        year or edition, another anchor, or the question's names given to something else.
-        A year or edition narrows only its own part of a question asking several things
-        ("目前建成了几个？与2017年提出的目标相比如何？")."""
+    def _elsewhere(self, claim: CheckedClaim, query: str, part: str | None = None) -> str | None:
+        """Why `claim`'s evidence is about another subject than the question's (another
+        year or edition, another anchor, or the question's names given to something else);
+        None when it is not. A year or edition narrows only its own part of a question
+        asking several things ("目前建成了几个？与2017年提出的目标相比如何？")."""
         context = self._context(claim)
         dates = " ".join(e.hit.document.published or "" for e in claim.evidence)
         if not any(
             self.kinds.qualified(p, f"{context} {dates}") and self.kinds.anchored(p, context)
             for p in ([part] if part is not None else self.kinds.parts(query))
         ):
-            return True
-        return bool(self.borrowed_names(claim, query))
+            return "about another year, edition or anchor"
+        borrowed = self.borrowed_names(claim, query)
+        return f"names of the question not in its passages: {', '.join(borrowed)}" if borrowed else None
 
     @staticmethod
     def _context(claim: CheckedClaim) -> str:

@@ -324,10 +324,18 @@ def _content_words(text: str, kinds: AnswerKinds) -> list[str]:
     return list(dict.fromkeys([*kinds.subject_terms(text), *_numbers(text)]))
 
 
+def _supports(text: str, vecs: np.ndarray, items: Sequence[EvidenceItem], finder: QuoteFinder) -> list[float]:
+    """How well each of `items` states the claim: meaning (embeddings, the best of `vecs`)
+    plus shared characters."""
+    if not items:
+        return []
+    ev = finder.embedder.embed_documents([to_simplified(e.text) for e in items])
+    sims = cosine(np.atleast_2d(vecs), ev).max(axis=0)
+    return [float(sim) + 0.5 * _bigram_overlap(text, e.text) for sim, e in zip(sims, items, strict=True)]
+
+
 def _support(text: str, vecs: np.ndarray, item: EvidenceItem, finder: QuoteFinder) -> float:
-    """How well `item` states the claim: meaning (embeddings) plus shared characters."""
-    ev = finder.embedder.embed_documents([to_simplified(item.text)])
-    return float(cosine(np.atleast_2d(vecs), ev).max()) + 0.5 * _bigram_overlap(text, item.text)
+    return _supports(text, vecs, [item], finder)[0]
 
 
 def _closest(
@@ -338,9 +346,7 @@ def _closest(
     long sentence's even when it copies its words); None below `ATTACH_MIN`."""
     if not evidence:
         return None
-    ev = finder.embedder.embed_documents([to_simplified(e.text) for e in evidence])
-    sims = cosine(np.atleast_2d(vecs), ev).max(axis=0)
-    scores = [float(sim) + 0.5 * _bigram_overlap(text, e.text) for sim, e in zip(sims, evidence, strict=True)]
+    scores = _supports(text, vecs, evidence, finder)
     i = int(np.argmax(scores))
     return evidence[i] if scores[i] >= ATTACH_MIN else None
 

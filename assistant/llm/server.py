@@ -137,6 +137,10 @@ class LocalModelServer:
             "--n_ctx", str(self.n_ctx),
             "--n_threads", str(self.threads),
             "--n_threads_batch", str(self.threads),
+            # The server's default keeps the logits of every prompt token (n_ctx × vocab
+            # floats, for `logprobs`), which no request here asks for: copying them costs
+            # prompt time and hundreds of MB per process.
+            "--logits_all", "false",
         ]  # fmt: skip
         if self.chat_format:
             args += ["--chat_format", self.chat_format]

@@ -168,6 +168,7 @@ class Assistant:
             k=self.settings.retrieval_k,
             max_answer_tokens=self.settings.max_answer_tokens,
             prompt_tokens=self.settings.answer_prompt_tokens,
+            answerable_min=self.settings.answerable_min,
             count_tokens=tiktoken_or(estimate_tokens, "prompt sizes are"),
             names=self.domain.names,
             query_translator=self._query_in_chinese if self.settings.query_translation else None,

@@ -77,6 +77,12 @@ class Settings(BaseSettings):
     # The answer prompt's size: fixed instructions, the question and as many evidence
     # sentences as fit (tiktoken cl100k tokens; a small model reads fewer tokens faster).
     answer_prompt_tokens: int = Field(700, alias="ASSISTANT_ANSWER_PROMPT_TOKENS", ge=200, le=32768)
+    # How sure the model must be that the evidence answers the question: an answer is
+    # shown only if the model gives `"answerable": true` at least this probability
+    # against false. Applied as a logit bias on " false" where the backend takes one (the
+    # bundled model; an endpoint with ASSISTANT_LLM_JSON=llama); 0.5 = the model's own
+    # choice. Calibrated on the dev set (docs/quality.md).
+    answerable_min: float = Field(0.97, alias="ASSISTANT_ANSWERABLE_MIN", ge=0.5, lt=1.0)
     # How an OpenAI-compatible endpoint is asked for the structured answer: `json_schema`
     # (OpenAI structured outputs, vLLM), `json_object` (JSON mode), `llama`
     # (llama-cpp-python's server: a schema inside json_object) or `none` (prompt only).

@@ -148,3 +148,15 @@ def test_translations_run_apart_and_leave_the_answer_prompt_cached(built_index, 
         assert main_hits[-1] >= 150, main_hits  # the fixed instructions came from the cache
     finally:
         assistant.close()
+
+
+def test_the_real_server_applies_a_token_bias(local_assistant: Assistant) -> None:
+    """The answerable threshold rests on llama-cpp-python reading `logit_bias` keyed by token
+    text: a strong bias on " false" turns the model's certain true into false."""
+    model = local_assistant.chat_model
+    assert model is not None
+    ask = [{"role": "user", "content": 'Is 2 + 2 equal to 4? Reply with JSON only: {"answerable": true} or {"answerable": false}'}]
+    plain = "".join(model.stream(ask, max_tokens=12))
+    biased = "".join(model.stream(ask, max_tokens=12, token_bias={" false": 30.0, "false": 30.0}))
+    assert "true" in plain and "false" not in plain, plain
+    assert "false" in biased, biased

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -40,15 +40,22 @@ class RecordedChatModel:
         """The inner model's chat queue, which turns are admitted to (None without one)."""
         return getattr(self.inner, "queue", None)
 
-    def stream(self, messages: list[Message], *, max_tokens: int, schema: dict[str, Any] | None = None) -> Iterator[str]:
-        path = self._path("stream", messages, max_tokens, schema)
+    def stream(
+        self,
+        messages: list[Message],
+        *,
+        max_tokens: int,
+        schema: dict[str, Any] | None = None,
+        token_bias: Mapping[str, float] | None = None,
+    ) -> Iterator[str]:
+        path = self._path("stream", messages, max_tokens, schema, token_bias)
         recorded = self._read(path)
         if recorded is not None:
             self.replayed += 1
             yield recorded
             return
         parts: list[str] = []
-        for token in self.inner.stream(messages, max_tokens=max_tokens, schema=schema):
+        for token in self.inner.stream(messages, max_tokens=max_tokens, schema=schema, token_bias=token_bias):
             parts.append(token)
             yield token
         self._write(path, "".join(parts))  # only a reply that ended: a failure records nothing
@@ -69,8 +76,19 @@ class RecordedChatModel:
     def close(self) -> None:
         self.inner.close()
 
-    def _path(self, call: str, messages: list[Message], max_tokens: int, schema: dict[str, Any] | None) -> Path:
-        key = json.dumps([call, self.inner.backend, messages, max_tokens, schema], ensure_ascii=False, sort_keys=True)
+    def _path(
+        self,
+        call: str,
+        messages: list[Message],
+        max_tokens: int,
+        schema: dict[str, Any] | None,
+        token_bias: Mapping[str, float] | None = None,
+    ) -> Path:
+        # A bias joins the key only when there is one: replies recorded without stay valid.
+        fields: list[Any] = [call, self.inner.backend, messages, max_tokens, schema]
+        if token_bias:
+            fields.append(dict(token_bias))
+        key = json.dumps(fields, ensure_ascii=False, sort_keys=True)
         return self.directory / f"{hashlib.sha256(key.encode('utf-8')).hexdigest()[:32]}.json"
 
     @staticmethod

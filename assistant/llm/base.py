@@ -6,7 +6,7 @@ extractive. Error messages name the endpoint without credentials and never carry
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
@@ -27,10 +27,18 @@ class ChatModel(Protocol):
     def backend(self) -> str: ...
 
     def stream(
-        self, messages: list[Message], *, max_tokens: int, schema: dict[str, Any] | None = None
+        self,
+        messages: list[Message],
+        *,
+        max_tokens: int,
+        schema: dict[str, Any] | None = None,
+        token_bias: Mapping[str, float] | None = None,
     ) -> Iterator[str]:
         """The answer's text as it arrives; with `schema`, JSON following it where the
-        backend can constrain its output (otherwise free text, which callers handle)."""
+        backend can constrain its output (otherwise free text, which callers handle).
+
+        `token_bias` adds to the logits of the tokens spelled by its keys (" false": 4.6)
+        where the backend can (a llama-cpp-python server); others ignore it."""
         ...
 
     def complete(self, messages: list[Message], *, max_tokens: int) -> str: ...

@@ -18,7 +18,7 @@ import contextlib
 import math
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any, Literal
 
 from assistant.llm.base import ChatModelError, Message, _describe, _redact, _safe_url
@@ -42,6 +42,7 @@ class OpenAIChatModel:
         queue: ChatQueue | None = None,
         deadline: float | None = None,
         json_mode: JsonMode = "json_schema",
+        bias_by_text: bool | None = None,
     ) -> None:
         self._base_url = base_url
         self._api_key = api_key
@@ -53,6 +54,9 @@ class OpenAIChatModel:
         self._lock = threading.Lock()
         self.queue = queue
         self.json_mode = json_mode
+        # Whether the server takes `logit_bias` keyed by token text (llama-cpp-python's
+        # `logit_bias_type: tokens`); by default only a server named as llama-cpp-python.
+        self.bias_by_text = json_mode == "llama" if bias_by_text is None else bias_by_text
 
     @property
     def backend(self) -> str:
@@ -74,7 +78,12 @@ class OpenAIChatModel:
             return {"type": "json_object"}
         return {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema, "strict": True}}
 
-    def _llm(self, max_tokens: int, schema: dict[str, Any] | None = None):  # type: ignore[no-untyped-def]
+    def _llm(  # type: ignore[no-untyped-def]
+        self,
+        max_tokens: int,
+        schema: dict[str, Any] | None = None,
+        token_bias: Mapping[str, float] | None = None,
+    ):
         from langchain.chat_models import init_chat_model
 
         if not self._model:
@@ -95,30 +104,49 @@ class OpenAIChatModel:
                     max_retries=0,
                     streaming=True,
                 )
+        extra: dict[str, Any] = {}
         response_format = self.response_format(schema)
-        if response_format is None:
+        if response_format is not None:
+            # Through `extra_body`: LangChain would route a `response_format` argument to the
+            # SDK's parse helper, which does not know llama.cpp's schema-in-json_object form.
+            extra["response_format"] = response_format
+        if token_bias and self.bias_by_text:
+            # llama-cpp-python's server tokenizes the keys itself (`logit_bias_type`); other
+            # endpoints take token ids of a vocabulary this client does not know.
+            extra["logit_bias"] = dict(token_bias)
+            extra["logit_bias_type"] = "tokens"
+        if not extra:
             return self._client.bind(max_tokens=max_tokens)
-        # Through `extra_body`: LangChain would route a `response_format` argument to the
-        # SDK's parse helper, which does not know llama.cpp's schema-in-json_object form.
-        return self._client.bind(max_tokens=max_tokens, extra_body={"response_format": response_format})
+        return self._client.bind(max_tokens=max_tokens, extra_body=extra)
 
     def stream(
-        self, messages: list[Message], *, max_tokens: int, schema: dict[str, Any] | None = None
+        self,
+        messages: list[Message],
+        *,
+        max_tokens: int,
+        schema: dict[str, Any] | None = None,
+        token_bias: Mapping[str, float] | None = None,
     ) -> Iterator[str]:
         if self.queue is None:
-            yield from self._stream(messages, max_tokens, schema)
+            yield from self._stream(messages, max_tokens, schema, token_bias)
             return
         with self.queue.turn():
-            yield from self._stream(messages, max_tokens, schema)
+            yield from self._stream(messages, max_tokens, schema, token_bias)
 
-    def _stream(self, messages: list[Message], max_tokens: int, schema: dict[str, Any] | None = None) -> Iterator[str]:
+    def _stream(
+        self,
+        messages: list[Message],
+        max_tokens: int,
+        schema: dict[str, Any] | None = None,
+        token_bias: Mapping[str, float] | None = None,
+    ) -> Iterator[str]:
         where = _safe_url(self._base_url)
         deadline = time.monotonic() + self._deadline if self._deadline else math.inf
         finished = False
         got_text = False
         chunks: Iterator[Any] | None = None
         try:
-            chunks = iter(self._llm(max_tokens, schema).stream(_to_lc(_guarded(messages))))
+            chunks = iter(self._llm(max_tokens, schema, token_bias).stream(_to_lc(_guarded(messages))))
             for chunk in chunks:
                 if chunk.response_metadata.get("finish_reason"):
                     finished = True

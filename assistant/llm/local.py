@@ -14,7 +14,7 @@ answer prompt's fixed instructions, which the next answer then reads again (abou
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -91,6 +91,7 @@ class LocalChatModel:
             backend="local",
             deadline=self._settings.llm_deadline,
             json_mode="llama" if self._settings.local_json == "grammar" else "none",
+            bias_by_text=True,
         )
         return server, client
 
@@ -108,12 +109,19 @@ class LocalChatModel:
         return client
 
     def stream(
-        self, messages: list[Message], *, max_tokens: int, schema: dict[str, Any] | None = None
+        self,
+        messages: list[Message],
+        *,
+        max_tokens: int,
+        schema: dict[str, Any] | None = None,
+        token_bias: Mapping[str, float] | None = None,
     ) -> Iterator[str]:
         # The llama server answers one request at a time: wait in line (or be refused)
         # here, not in its socket backlog.
         with self.queue.turn():
-            yield from self._ready_client().stream(messages, max_tokens=max_tokens, schema=schema)
+            yield from self._ready_client().stream(
+                messages, max_tokens=max_tokens, schema=schema, token_bias=token_bias
+            )
 
     def complete(self, messages: list[Message], *, max_tokens: int) -> str:
         """A side task's whole reply, from the side server when there is one."""

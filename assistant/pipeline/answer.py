@@ -58,11 +58,6 @@ LANGUAGE_NAMES = {
     "zh-Hans": "Simplified Chinese (简体中文)",
     "zh-Hant": "Traditional Chinese (繁體中文)",
 }
-REMINDER = {
-    "en": "Answer in JSON. Write the text of every claim in English: translate the names and facts of the Chinese evidence.",
-    "zh-Hans": "用 JSON 回答；每条 claim 用简体中文写。",
-    "zh-Hant": "用 JSON 回答；每條 claim 用繁體中文寫。",
-}
 NOT_COVERED = {
     "en": "The documents do not cover this question.",
     "zh-Hans": "文档中没有涉及这个问题。",
@@ -169,6 +164,7 @@ class AnswerEngine:
         k: int = 5,
         max_answer_tokens: int = 400,
         prompt_tokens: int = 700,
+        answerable_min: float = 0.5,
         count_tokens: Callable[[str], int] | None = None,
         names: Names | None = None,
         query_translator: Callable[[str], str | None] | None = None,
@@ -181,6 +177,10 @@ class AnswerEngine:
         self.k = k
         self.max_answer_tokens = max_answer_tokens
         self.prompt_tokens = prompt_tokens
+        # Greedy decoding picks " false" over " true" when its biased logit is higher, that
+        # is when P(true) / P(false) < p / (1 - p): the bias that asks for probability p.
+        bias = math.log(answerable_min / (1.0 - answerable_min))
+        self.token_bias = {" false": bias, "false": bias} if bias > 0 else None
         self.count_tokens = count_tokens or estimate_tokens
         # Small models writing English over Chinese passages leave some names untranslated.
         self.names = names if names is not None else Names()
@@ -246,6 +246,7 @@ class AnswerEngine:
                 self.messages(asking, evidence, language),
                 max_tokens=self.max_answer_tokens,
                 schema=ANSWER_SCHEMA,
+                token_bias=self.token_bias,
             ):
                 raw_parts.append(token)
                 raw = "".join(raw_parts)
@@ -332,7 +333,7 @@ class AnswerEngine:
         """The system message (always the same) and the user message with the evidence."""
         system = self.prompts.answer_system.render()
         user = self.prompts.answer_user.render(
-            evidence=render_evidence(evidence), question=question, reminder=REMINDER[language]
+            evidence=render_evidence(evidence), question=question, reminder=self.prompts.reminders.line(question, language)
         )
         return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 

@@ -11,12 +11,21 @@ variable the code no longer supplies fails loudly when the prompts are loaded.
 
 from __future__ import annotations
 
+import re
+import string
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import yaml
 from langchain_core.prompts import PromptTemplate
 
 from assistant.errors import AssistantError
+from assistant.text import to_simplified
+
+REMINDERS_FILE = "answer_reminders.yaml"
+_FORMATTER = string.Formatter()
+LANGUAGES = ("en", "zh-Hans", "zh-Hant")
 
 
 class PromptError(AssistantError, ValueError):
@@ -65,11 +74,82 @@ def load_prompt(prompts_dir: Path, name: str, variables: set[str]) -> Prompt:
 
 
 @dataclass(frozen=True)
+class Reminders:
+    """The reminder line after the question (`answer_reminders.yaml`): always the same
+    line per language, plus a line when the question asks several things or several
+    items, found by the file's cues on the question folded to Simplified script."""
+
+    always: dict[str, str]
+    parts: dict[str, str]
+    items: dict[str, str]
+    part_cues: tuple[re.Pattern[str], ...]
+    item_cues: tuple[re.Pattern[str], ...]
+
+    def count_parts(self, question: str) -> int:
+        """How many questions `question` holds: one, plus one per part cue match."""
+        folded = to_simplified(question.strip())
+        return 1 + sum(len(p.findall(folded)) for p in self.part_cues)
+
+    def asks_items(self, question: str) -> bool:
+        folded = to_simplified(question)
+        return any(p.search(folded) for p in self.item_cues)
+
+    def line(self, question: str, language: str) -> str:
+        lines = [self.always[language]]
+        n = self.count_parts(question)
+        if n > 1:
+            lines.append(self.parts[language].format(n=n))
+        if self.asks_items(question):
+            lines.append(self.items[language])
+        return "\n".join(lines)
+
+
+def load_reminders(prompts_dir: Path) -> Reminders:
+    path = prompts_dir / REMINDERS_FILE
+    try:
+        data = yaml.safe_load(path.read_text("utf-8"))
+    except OSError as exc:
+        raise PromptError(f"{path} cannot be read ({exc.strerror}); check ASSISTANT_PROMPTS_DIR.") from exc
+    except yaml.YAMLError as exc:
+        raise PromptError(f"{path} is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise PromptError(f"{path}: expected a mapping with always, parts, items, part_cues, item_cues.")
+
+    def lines(key: str, fields: set[str]) -> dict[str, str]:
+        entry = data.get(key)
+        if not isinstance(entry, dict) or any(not isinstance(entry.get(lang), str) for lang in LANGUAGES):
+            raise PromptError(f"{path}: `{key}` needs a line for each of {', '.join(LANGUAGES)}.")
+        for lang in LANGUAGES:
+            used = {name for _, name, _, _ in _FORMATTER.parse(entry[lang]) if name}
+            if used != fields:
+                raise PromptError(f"{path}: `{key}.{lang}` must use the variables {sorted(fields)}; it uses {sorted(used)}.")
+        return {lang: entry[lang] for lang in LANGUAGES}
+
+    def cues(key: str) -> tuple[re.Pattern[str], ...]:
+        raw: Any = data.get(key) or []
+        if not isinstance(raw, list):
+            raise PromptError(f"{path}: `{key}` must be a list of regular expressions.")
+        try:
+            return tuple(re.compile(str(c), re.IGNORECASE) for c in raw)
+        except re.error as exc:
+            raise PromptError(f"{path}: a `{key}` entry is not a valid regular expression: {exc}") from exc
+
+    return Reminders(
+        always=lines("always", set()),
+        parts=lines("parts", {"n"}),
+        items=lines("items", set()),
+        part_cues=cues("part_cues"),
+        item_cues=cues("item_cues"),
+    )
+
+
+@dataclass(frozen=True)
 class PromptSet:
     answer_system: Prompt
     answer_user: Prompt
     condense: Prompt
     translate: Prompt
+    reminders: Reminders
 
 
 def load_prompts(prompts_dir: Path) -> PromptSet:
@@ -80,4 +160,5 @@ def load_prompts(prompts_dir: Path) -> PromptSet:
         answer_user=load_prompt(prompts_dir, "answer_user.txt", {"evidence", "question", "reminder"}),
         condense=load_prompt(prompts_dir, "condense.txt", {"history", "question"}),
         translate=load_prompt(prompts_dir, "translate.txt", {"text", "language_name"}),
+        reminders=load_reminders(prompts_dir),
     )

@@ -11,6 +11,7 @@ from assistant.llm.base import ChatModelError
 from assistant.llm.endpoint import OpenAIChatModel
 from assistant.service import Assistant
 from tests.conftest import make_settings
+from tests.fake_llm_server import fake_llm
 
 
 def _closed_port() -> int:
@@ -54,3 +55,25 @@ def test_dead_endpoint_answer_falls_back_to_extractive(index_dir, embedder) -> N
     answer = assistant.chat("Which technology transfer center serves ASEAN countries?")
     assert answer.backend == "extractive" and answer.grounded and answer.citations
     assert answer.notice and "cannot be reached" in answer.notice
+
+
+@pytest.mark.parametrize(("json_mode", "sent"), [("llama", True), ("json_schema", False), ("none", False)])
+def test_a_token_bias_reaches_only_servers_that_read_token_text(json_mode: str, sent: bool) -> None:
+    with fake_llm("ok") as server:
+        model = OpenAIChatModel(
+            base_url=server.base_url, api_key="x", model="fake-model", timeout=10, json_mode=json_mode  # type: ignore[arg-type]
+        )
+        text = "".join(model.stream([{"role": "user", "content": "hi"}], max_tokens=20, token_bias={" false": 4.6}))
+        assert text
+        body = server.requests[-1]["json"]
+    if sent:
+        assert body["logit_bias"] == {" false": 4.6} and body["logit_bias_type"] == "tokens"
+    else:
+        assert "logit_bias" not in body
+
+
+def test_without_a_bias_nothing_extra_is_sent() -> None:
+    with fake_llm("ok") as server:
+        model = OpenAIChatModel(base_url=server.base_url, api_key="x", model="fake-model", timeout=10, json_mode="llama")
+        "".join(model.stream([{"role": "user", "content": "hi"}], max_tokens=20))
+        assert "logit_bias" not in server.requests[-1]["json"]

@@ -8,6 +8,7 @@ exercised in test_e2e_local.py.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable, Iterator
 
@@ -38,10 +39,12 @@ class ScriptedModel:
         self.reply, self.fail, self.rewrite = reply, fail, rewrite
         self.calls: list[list[dict[str, str]]] = []
         self.schemas: list[object] = []
+        self.biases: list[object] = []
 
-    def stream(self, messages, *, max_tokens: int, schema=None) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    def stream(self, messages, *, max_tokens: int, schema=None, token_bias=None) -> Iterator[str]:  # type: ignore[no-untyped-def]
         self.calls.append(messages)
         self.schemas.append(schema)
+        self.biases.append(token_bias)
         if self.fail:
             raise ChatModelError("The chat model at http://127.0.0.1:9 cannot be reached (ConnectError).")
         reply = self.reply(messages[-1]["content"]) if callable(self.reply) else self.reply
@@ -489,3 +492,20 @@ def test_a_claim_also_cites_the_sentence_that_holds_all_its_words(retriever) -> 
     assert any("私营科技中介" in c.quote for c in answer.citations)
     assert any("技术开发、技术转让与商业化" in c.quote for c in answer.citations)
     _check_citations(answer)
+
+
+@pytest.mark.parametrize(("least", "bias"), [(0.5, None), (0.99, math.log(99))])
+def test_the_answerable_threshold_becomes_a_bias_against_true(retriever, least: float, bias: float | None) -> None:  # type: ignore[no-untyped-def]
+    model = ScriptedModel(claims(("The China–ASEAN center serves ASEAN countries.", "东盟")))
+    engine(retriever, model, answerable_min=least).answer("Which technology transfer center serves ASEAN countries?")
+    if bias is None:
+        assert model.biases == [None]
+    else:
+        assert model.biases[0] == pytest.approx({" false": bias, "false": bias})
+
+
+def test_the_reminder_asks_for_every_part_and_item(retriever) -> None:  # type: ignore[no-untyped-def]
+    model = ScriptedModel(claims(("南宁", "")))
+    engine(retriever, model).answer("第10届中国—东盟技术转移与创新合作大会在哪座城市开幕？由哪些单位共同主办？")
+    tail = model.calls[-1][-1]["content"].rsplit("？", 1)[1]
+    assert "2 件事" in tail and "每一项" in tail

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.pipeline.prompts import PromptError, load_prompt, load_prompts
+from assistant.pipeline.prompts import PromptError, load_prompt, load_prompts, load_reminders
 from assistant.settings import PROJECT_ROOT
 
 
@@ -41,3 +41,77 @@ def test_rendering_with_a_missing_value_is_an_error() -> None:
 def test_missing_prompt_file_names_the_setting(tmp_path: Path) -> None:
     with pytest.raises(PromptError, match="ASSISTANT_PROMPTS_DIR"):
         load_prompt(tmp_path, "nope.txt", set())
+
+
+# ------------------------------------------------------------------ reminders
+
+
+@pytest.fixture(scope="module")
+def reminders():  # type: ignore[no-untyped-def]
+    return load_reminders(PROJECT_ROOT / "prompts")
+
+
+@pytest.mark.parametrize(
+    ("question", "parts"),
+    [
+        ("When was the centre set up?", 1),
+        ("When was the centre set up, and which organization runs it?", 2),
+        ("Where is it based? Who runs it?", 2),
+        ("它设在哪个省？哪一年成立？", 2),
+        ("它設在哪個省、哪一年成立？", 1),
+        ("Which centres in Guangxi, and in Yunnan, serve ASEAN?", 1),  # "and" joins names
+    ],
+)
+def test_parts_are_counted_from_the_cues(reminders, question: str, parts: int) -> None:  # type: ignore[no-untyped-def]
+    assert reminders.count_parts(question) == parts
+
+
+@pytest.mark.parametrize(
+    ("question", "items"),
+    [
+        ("由哪些单位共同主办？", True),
+        ("提出的三点倡议是什么？", True),
+        ("經費來源包括哪些？", True),  # Traditional script is folded first
+        ("国内有哪个国家级平台可以对接？", False),
+        ("增设了几个？", False),  # a count, not a list
+        ("Which four actions did the ministry announce?", True),
+        ("Which organizations co-hosted the conference?", True),
+        ("What were the three proposals?", True),
+        ("Which center serves ASEAN countries?", False),
+        ("What does the table list as the main business of the platform?", False),
+    ],
+)
+def test_item_questions_are_recognised(reminders, question: str, items: bool) -> None:  # type: ignore[no-untyped-def]
+    assert reminders.asks_items(question) is items
+
+
+def test_the_reminder_line_adds_what_the_question_needs(reminders) -> None:  # type: ignore[no-untyped-def]
+    plain = reminders.line("When was it founded?", "en")
+    assert plain == reminders.always["en"]
+    both = reminders.line("它设在哪个省？围绕哪些领域开展合作？", "zh-Hans").splitlines()
+    assert both[0] == reminders.always["zh-Hans"]
+    assert "2" in both[1] and both[2] == reminders.items["zh-Hans"]
+
+
+def test_a_reminders_file_missing_a_language_is_an_error(tmp_path: Path) -> None:
+    shutil.copytree(PROJECT_ROOT / "prompts", tmp_path / "p")
+    path = tmp_path / "p" / "answer_reminders.yaml"
+    path.write_text(path.read_text("utf-8").replace('  zh-Hant: "問題問了 {n} 件事：逐一回答。"\n', ""), "utf-8")
+    with pytest.raises(PromptError, match="parts"):
+        load_prompts(tmp_path / "p")
+
+
+def test_a_reminder_line_with_a_wrong_variable_is_an_error(tmp_path: Path) -> None:
+    shutil.copytree(PROJECT_ROOT / "prompts", tmp_path / "p")
+    path = tmp_path / "p" / "answer_reminders.yaml"
+    path.write_text(path.read_text("utf-8").replace("asks {n} things", "asks {count} things"), "utf-8")
+    with pytest.raises(PromptError, match="count"):
+        load_prompts(tmp_path / "p")
+
+
+def test_a_bad_cue_is_an_error(tmp_path: Path) -> None:
+    shutil.copytree(PROJECT_ROOT / "prompts", tmp_path / "p")
+    path = tmp_path / "p" / "answer_reminders.yaml"
+    path.write_text(path.read_text("utf-8").replace("item_cues:\n", "item_cues:\n  - '(unclosed'\n"), "utf-8")
+    with pytest.raises(PromptError, match="item_cues"):
+        load_prompts(tmp_path / "p")

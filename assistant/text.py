@@ -154,6 +154,86 @@ def split_sentences(text: str, offset: int = 0) -> Iterator[tuple[int, int]]:
         yield from _trimmed(text, pos, len(text), offset)
 
 
+def table_cells(line: str) -> list[str] | None:
+    """The cells of a table row (tab-separated, or `cell | cell` as the DOCX and HTML readers
+    write rows), empty ones included so columns line up; None for a line that is no row."""
+    if "\t" in line:
+        cells = line.split("\t")
+    elif " | " in line:
+        cells = line.strip().strip("|").split(" | ")
+    else:
+        return None
+    cells = [c.strip() for c in cells]
+    return cells if sum(bool(c) for c in cells) >= 2 else None
+
+
+def _line_at(text: str, pos: int) -> tuple[int, int]:
+    """The (start, end) of the line holding `pos`."""
+    end = text.find("\n", pos)
+    return text.rfind("\n", 0, pos) + 1, len(text) if end < 0 else end
+
+
+def _header_of(text: str, line_start: int) -> tuple[int, list[str]] | None:
+    """The first row of the run of table rows holding the line at `line_start` (the start
+    of that first row and its cells); None when that line is no row."""
+    if table_cells(text[line_start : _line_at(text, line_start)[1]]) is None:
+        return None
+    first = line_start
+    while first > 0:
+        above = _line_at(text, first - 1)
+        if table_cells(text[above[0] : above[1]]) is None:
+            break
+        first = above[0]
+    return first, table_cells(text[first : _line_at(text, first)[1]]) or []
+
+
+def labelled_row(text: str, start: int, end: int) -> str:
+    """`text[start:end]`, and when it is a table row under a header row of as many cells
+    (the first row of its run of rows), each filled cell with its column's name ("成立时间:
+    2020 年 | 编制增设情况: 额外增加 5 个"): a cell read alone does not say what it is. Pass
+    the whole document so that a table split across chunks still finds its header."""
+    row = text[start:end]
+    if "\n" in row or table_cells(row) is None:
+        return row
+    # The whole line: the span is trimmed, and empty edge cells keep the columns in place.
+    line_start, line_end = _line_at(text, start)
+    cells = table_cells(text[line_start:line_end]) or []
+    found = _header_of(text, line_start)
+    if found is None or found[0] == line_start or len(found[1]) != len(cells):
+        return row
+    return " | ".join(f"{h}: {c}" if h else c for h, c in zip(found[1], cells, strict=True) if c)
+
+
+def is_header_row(text: str, start: int, end: int) -> bool:
+    """Whether `text[start:end]` is the header of a run of table rows whose next row names
+    its cells by it (`labelled_row`): such a row holds no facts of its own."""
+    row = text[start:end]
+    if "\n" in row or table_cells(row) is None:
+        return False
+    line_start, line_end = _line_at(text, start)
+    found = _header_of(text, line_start)
+    if found is None or found[0] != line_start or line_end >= len(text):
+        return False
+    below = text[line_end + 1 : _line_at(text, line_end + 1)[1]]
+    following = table_cells(below)
+    return following is not None and len(following) == len(found[1])
+
+
+def split_units(text: str, offset: int = 0) -> Iterator[tuple[int, int]]:
+    """Sentences, except that a table row is one unit however its cells are punctuated: a
+    cell's "；" must not cut the row from its first cell (the row's name). Text between
+    rows is split into sentences as usual, across its line breaks."""
+    pos = region = 0
+    for line in text.split("\n"):
+        if table_cells(line) is not None:
+            yield from split_sentences(text[region:pos], offset + region)
+            yield from _trimmed(text, pos, pos + len(line), offset)
+            region = pos + len(line) + 1
+        pos += len(line) + 1
+    if region < len(text):
+        yield from split_sentences(text[region:], offset + region)
+
+
 def _trimmed(text: str, start: int, end: int, offset: int) -> Iterator[tuple[int, int]]:
     while start < end and text[start].isspace():
         start += 1

@@ -84,3 +84,65 @@ def test_a_reference_list_is_mostly_entries() -> None:
     entries = "[1] 甲. 论文[J]. 期刊, 2021(5): 75-77.\n[2] 乙. 报告[R]. 北京: 出版社, 2020."
     assert is_reference_list("参考文献:\n" + entries)
     assert not is_reference_list("中心成立于2014年。\n它面向东盟国家。\n" + entries.splitlines()[0] + "\n正文继续。")
+
+
+# ------------------------------------------------------------------ table rows
+
+TABLE = (
+    "表 3 机构概况\n\n"
+    "机构名称\t成立时间\t经费来源\t编制增设\n"
+    "甲 中心\t2020 年\t拨款 311 万元; 每年 90 万元\t额外增加 5 个\n"
+    "\t2014 年\t政府购买\t\n"
+    "注: 画“√”处表示开展了相应活动。下文另述。"
+)
+
+
+def test_table_cells_keep_empty_cells_in_place() -> None:
+    from assistant.text import table_cells
+
+    assert table_cells("甲\t\t2020 年") == ["甲", "", "2020 年"]
+    assert table_cells("| 甲 | 2020 年 |") == ["甲", "2020 年"]
+    assert table_cells("一句话，没有单元格。") is None
+    assert table_cells("甲\t") is None  # one filled cell is no row
+
+
+def test_a_table_row_is_one_unit_whatever_its_cells_hold() -> None:
+    from assistant.text import split_units
+
+    units = [TABLE[a:b] for a, b in split_units(TABLE)]
+    assert "甲 中心\t2020 年\t拨款 311 万元; 每年 90 万元\t额外增加 5 个" in units
+    # Text outside the rows is still split into sentences.
+    assert "注: 画“√”处表示开展了相应活动。" in units and "下文另述。" in units
+
+
+def test_a_row_is_shown_with_its_columns_names() -> None:
+    from assistant.text import is_header_row, labelled_row, split_units
+
+    spans = {TABLE[a:b]: (a, b) for a, b in split_units(TABLE)}
+    row = spans["甲 中心\t2020 年\t拨款 311 万元; 每年 90 万元\t额外增加 5 个"]
+    assert labelled_row(TABLE, *row) == (
+        "机构名称: 甲 中心 | 成立时间: 2020 年 | 经费来源: 拨款 311 万元; 每年 90 万元 | 编制增设: 额外增加 5 个"
+    )
+    # A row whose first cell is empty keeps its columns (the span itself is trimmed).
+    sparse = spans["2014 年\t政府购买"]
+    assert labelled_row(TABLE, *sparse) == "成立时间: 2014 年 | 经费来源: 政府购买"
+    header = spans["机构名称\t成立时间\t经费来源\t编制增设"]
+    assert is_header_row(TABLE, *header) and not is_header_row(TABLE, *row)
+    caption = spans["表 3 机构概况"]
+    assert labelled_row(TABLE, *caption) == "表 3 机构概况" and not is_header_row(TABLE, *caption)
+
+
+def test_a_table_split_across_chunks_finds_its_header_in_the_document() -> None:
+    from assistant.text import is_header_row, labelled_row
+
+    # A chunk that starts at the first data row, as a long table split between rows does.
+    offset = TABLE.index("甲 中心")
+    chunk = TABLE[offset:]
+    row = "甲 中心\t2020 年\t拨款 311 万元; 每年 90 万元\t额外增加 5 个"
+    second = chunk.index("2014 年")
+    # Read alone, its first row looks like a header; read in the document it is a row.
+    assert is_header_row(chunk, 0, len(row)) is True
+    assert is_header_row(TABLE, offset, offset + len(row)) is False
+    assert labelled_row(TABLE, offset + second, offset + second + len("2014 年\t政府购买")) == (
+        "成立时间: 2014 年 | 经费来源: 政府购买"
+    )

@@ -19,9 +19,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from assistant.errors import AssistantError
+from assistant.pipeline.prompts import read_data_file
 from assistant.text import han_ratio, normalize, to_simplified
 
 KINDS_FILE = "answer_kinds.yaml"
@@ -223,12 +222,7 @@ def stem(word: str) -> str:
 @lru_cache(maxsize=8)
 def load_answer_kinds(prompts_dir: Path) -> AnswerKinds:
     path = prompts_dir / KINDS_FILE
-    try:
-        data = yaml.safe_load(path.read_text("utf-8"))
-    except OSError as exc:
-        raise AnswerKindsError(f"{path} cannot be read ({exc.strerror}); check ASSISTANT_PROMPTS_DIR.") from exc
-    except yaml.YAMLError as exc:
-        raise AnswerKindsError(f"{path} is not valid YAML: {exc}") from exc
+    data = read_data_file(path, AnswerKindsError)
     if not isinstance(data, dict) or not isinstance(data.get("kinds"), dict):
         raise AnswerKindsError(f"{path}: expected a mapping with a `kinds` mapping at the top.")
     kinds = tuple(_kind(path, name, entry) for name, entry in data["kinds"].items())

@@ -104,14 +104,19 @@ class Reminders:
         return "\n".join(lines)
 
 
+def read_data_file(path: Path, error: type[Exception] = PromptError) -> Any:
+    """A YAML data file of `prompts/`, parsed; `error` says what cannot be read and why."""
+    try:
+        return yaml.safe_load(path.read_text("utf-8"))
+    except OSError as exc:
+        raise error(f"{path} cannot be read ({exc.strerror}); check ASSISTANT_PROMPTS_DIR.") from exc
+    except yaml.YAMLError as exc:
+        raise error(f"{path} is not valid YAML: {exc}") from exc
+
+
 def load_reminders(prompts_dir: Path) -> Reminders:
     path = prompts_dir / REMINDERS_FILE
-    try:
-        data = yaml.safe_load(path.read_text("utf-8"))
-    except OSError as exc:
-        raise PromptError(f"{path} cannot be read ({exc.strerror}); check ASSISTANT_PROMPTS_DIR.") from exc
-    except yaml.YAMLError as exc:
-        raise PromptError(f"{path} is not valid YAML: {exc}") from exc
+    data = read_data_file(path)
     if not isinstance(data, dict):
         raise PromptError(f"{path}: expected a mapping with always, parts, items, part_cues, item_cues.")
 

@@ -15,7 +15,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from assistant.pipeline.embedding import Embedder, Vectors
-from assistant.text import han_ratio, labelled_row, normalize, split_sentences, split_units, to_simplified
+from assistant.text import han_ratio, normalize, split_sentences, to_simplified
 from assistant.types import Chunk, Citation, Document
 
 _MARKER = re.compile(r"\[(\d{1,2})\]")
@@ -32,37 +32,26 @@ class QuoteFinder:
         self._cache_size = cache_size
         self._lock = threading.Lock()
 
-    def sentences(self, chunk: Chunk, document: Document | None = None) -> tuple[list[tuple[int, int]], Vectors]:
-        """The chunk's sentences (a table row is one) as spans of `chunk.text`, and their
-        embeddings. With the chunk's `document`, a row of a table split across chunks is
-        embedded with its header's column names too."""
+    def sentences(self, chunk: Chunk) -> tuple[list[tuple[int, int]], Vectors]:
         with self._lock:
             if chunk.chunk_id in self._cache:
                 self._cache.move_to_end(chunk.chunk_id)
                 return self._cache[chunk.chunk_id]
-        split = split_units if chunk.is_table else split_sentences
         spans = [
             s
-            for s in split(chunk.text)
+            for s in split_sentences(chunk.text)
             if _substantial(chunk.text[s[0] : s[1]]) and chunk.text[s[0] : s[1]] != chunk.heading
         ]
         if not spans:
             spans = [(0, len(chunk.text))]
-        # A table row is embedded with its columns' names: "5 个" alone matches nothing.
-        vectors = self.embedder.embed_documents([to_simplified(row_in_context(chunk, document, a, b)) for a, b in spans])
+        vectors = self.embedder.embed_documents(
+            [to_simplified(chunk.text[a:b]) for a, b in spans]
+        )
         with self._lock:
             self._cache[chunk.chunk_id] = (spans, vectors)
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         return spans, vectors
-
-
-def row_in_context(chunk: Chunk, document: Document | None, start: int, end: int) -> str:
-    """`chunk.text[start:end]`, a table row with its columns' names (`labelled_row`), read in
-    the whole document when it is given and holds the chunk where it says."""
-    if document is not None and document.text[chunk.start : chunk.end] == chunk.text:
-        return labelled_row(document.text, chunk.start + start, chunk.start + end)
-    return labelled_row(chunk.text, start, end)
 
 
 def _substantial(sentence: str) -> bool:

@@ -22,9 +22,9 @@ import numpy as np
 
 from assistant.llm.guard import looks_like_instruction
 from assistant.pipeline.answerability import AnswerKinds, Kind
-from assistant.pipeline.citations import QuoteFinder, _bigram_overlap, row_in_context
+from assistant.pipeline.citations import QuoteFinder, _bigram_overlap
 from assistant.pipeline.embedding import cosine
-from assistant.text import han_ratio, is_header_row, is_reference, to_simplified
+from assistant.text import han_ratio, is_reference, to_simplified
 from assistant.types import SearchHit
 
 _URL = re.compile(r"(https?://|www\.)[^\s)）\]>\"'“”]+", re.IGNORECASE)
@@ -89,15 +89,12 @@ def select_evidence(
     qvecs = np.atleast_2d(np.array([finder.embedder.embed_query(to_simplified(q)) for q in queries]))
     raws: list[list[tuple[float, bool, bool, bool, int, int, int]]] = [[] for _ in queries]
     for i, hit in enumerate(hits):
-        spans, vectors = finder.sentences(hit.chunk, hit.document)
+        spans, vectors = finder.sentences(hit.chunk)
         sims = cosine(qvecs, vectors)
         for j, (a, b) in enumerate(spans):
             sentence = hit.chunk.text[a:b]
             if looks_like_instruction(sentence) or is_reference(sentence):
                 continue  # planted text addressing a model, or a source list, is never evidence
-            if hit.chunk.is_table and _is_header(hit, a, b):
-                continue  # every row below is shown with its columns' names
-            sentence = row_in_context(hit.chunk, hit.document, a, b)
             holds = bool(asked) and any(k.evidence and k.held_by(sentence) for k in asked)
             # A title, affiliation or caption line is not a statement: last resort only.
             fragment = _fragment(hit, sentence)
@@ -119,7 +116,7 @@ def select_evidence(
     used = 0
 
     def cost(i: int, a: int, b: int) -> int:
-        return count_tokens(f"[{len(chosen) + 1}] " + _shown(hits[i], a, b)) + 1
+        return count_tokens(f"[{len(chosen) + 1}] " + for_model(hits[i].chunk.text[a:b])) + 1
 
     for score, i, a, b in candidates:
         if len(chosen) >= max_items or score < top - SCORE_MARGIN:
@@ -183,7 +180,7 @@ def _with_neighbour(hit: SearchHit, finder: QuoteFinder, kinds: AnswerKinds, a: 
     sentence = hit.chunk.text[a:b]
     if len(sentence.strip()) >= SHORT_SENTENCE and not kinds.refers_back(sentence):
         return a
-    spans, _ = finder.sentences(hit.chunk, hit.document)
+    spans, _ = finder.sentences(hit.chunk)
     before = [s for s in spans if s[1] <= a]
     if not before:
         return a
@@ -202,18 +199,6 @@ def is_fragment(item: EvidenceItem) -> bool:
     return _fragment(item.hit, item.text.strip())
 
 
-def _shown(hit: SearchHit, start: int, end: int) -> str:
-    """What the model reads of a span: a table row with its columns' names, links inert."""
-    return for_model(row_in_context(hit.chunk, hit.document, start, end))
-
-
-def _is_header(hit: SearchHit, start: int, end: int) -> bool:
-    chunk, doc = hit.chunk, hit.document
-    if doc.text[chunk.start : chunk.end] == chunk.text:
-        return is_header_row(doc.text, chunk.start + start, chunk.start + end)
-    return is_header_row(chunk.text, start, end)
-
-
 def _source_line(hit: SearchHit) -> str:
     doc = hit.document
     when = f", {doc.published}" if doc.published else ""
@@ -228,5 +213,5 @@ def render_evidence(items: Sequence[EvidenceItem]) -> str:
         if item.hit.document.doc_id != current:
             current = item.hit.document.doc_id
             lines.append(_source_line(item.hit))
-        lines.append(f"[{item.n}] {_shown(item.hit, item.start, item.end)}")
+        lines.append(f"[{item.n}] {for_model(item.text)}")
     return "\n".join(lines)

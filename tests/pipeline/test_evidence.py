@@ -96,24 +96,3 @@ def test_a_question_asking_several_things_gets_evidence_for_each(retriever) -> N
     shown = " ".join(i.text for i in items)
     # Within a tight budget, each part's best sentence: none crowded out by the others.
     assert "建置120余年" in shown and "10%的GDP" in shown and "3000余万元" in shown, shown
-
-
-def test_a_table_row_is_evidence_whole_and_shown_with_its_columns(embedder) -> None:  # type: ignore[no-untyped-def]
-    text = (
-        "表 1 中心概况\n"
-        "中心名称\t成立时间\t经费来源\t编制增设情况\n"
-        "甲国合作中心\t2015 年\t政府购买服务\t\n"
-        "乙国合作中心\t2020 年\t项目经费 311 万元; 每年另拨 90 万元\t额外增加 5 个\n"
-        "丙国合作中心\t2022 年\t政府购买服务\t"
-    )
-    doc = Document("t", "Table", text)
-    hit = SearchHit(1, Chunk("t#0", "t", 0, len(text), text, is_table=True), doc, 0.9, dense_score=0.9)
-    q = "哪家中心有编制增设？增设了几个？"
-    items = select_evidence(q, [hit], QuoteFinder(embedder), KINDS, KINDS.asked(q), budget_tokens=120, count_tokens=count)
-    # The row whose cell answers scores best, whole (its "；" does not cut it from its
-    # name), and the header row is never evidence by itself.
-    best = max(items, key=lambda i: i.score)
-    assert best.text.startswith("乙国合作中心") and best.text.endswith("额外增加 5 个")
-    assert all(not i.text.startswith("中心名称") for i in items)
-    shown = render_evidence([best])
-    assert "编制增设情况: 额外增加 5 个" in shown and "中心名称: 乙国合作中心" in shown

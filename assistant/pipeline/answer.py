@@ -243,7 +243,8 @@ class AnswerEngine:
         draft = ""
         try:
             for token in self.chat_model.stream(
-                self.messages(asking, evidence, language),
+                # The reminder reads the user's words, not the previous question beside them.
+                self.messages(asking, evidence, language, asked=message),
                 max_tokens=self.max_answer_tokens,
                 schema=ANSWER_SCHEMA,
                 token_bias=self.token_bias,
@@ -329,12 +330,14 @@ class AnswerEngine:
             parts=self.kinds.parts(query) if several else (),
         )
 
-    def messages(self, question: str, evidence: Sequence[EvidenceItem], language: str) -> list[Message]:
-        """The system message (always the same) and the user message with the evidence."""
+    def messages(
+        self, question: str, evidence: Sequence[EvidenceItem], language: str, *, asked: str | None = None
+    ) -> list[Message]:
+        """The system message (always the same) and the user message with the evidence; the
+        reminder follows what `asked` (the user's own words, default `question`) asks for."""
         system = self.prompts.answer_system.render()
-        user = self.prompts.answer_user.render(
-            evidence=render_evidence(evidence), question=question, reminder=self.prompts.reminders.line(question, language)
-        )
+        reminder = self.prompts.reminders.line(asked or question, language)
+        user = self.prompts.answer_user.render(evidence=render_evidence(evidence), question=question, reminder=reminder)
         return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
     # ---------------------------------------------------------------- deciding

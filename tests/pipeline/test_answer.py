@@ -509,3 +509,11 @@ def test_the_reminder_asks_for_every_part_and_item(retriever) -> None:  # type: 
     engine(retriever, model).answer("第10届中国—东盟技术转移与创新合作大会在哪座城市开幕？由哪些单位共同主办？")
     tail = model.calls[-1][-1]["content"].rsplit("？", 1)[1]
     assert "2 件事" in tail and "每一项" in tail
+
+
+def test_a_follow_up_is_reminded_of_its_own_parts_only(retriever) -> None:  # type: ignore[no-untyped-def]
+    model = ScriptedModel(claims(("It is run by the Guangxi center.", "")), rewrite="Who runs the China–ASEAN center?")
+    history = [Turn("user", "Which center serves ASEAN countries?"), Turn("assistant", "The China–ASEAN center [1].")]
+    engine(retriever, model).answer("And who runs it?", history)
+    answer_prompt = next(c for c in model.calls if "Evidence:" in c[-1]["content"])[-1]["content"]
+    assert "follow-up to" in answer_prompt and "things" not in answer_prompt

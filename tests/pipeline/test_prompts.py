@@ -93,25 +93,19 @@ def test_the_reminder_line_adds_what_the_question_needs(reminders) -> None:  # t
     assert "2" in both[1] and both[2] == reminders.items["zh-Hans"]
 
 
-def test_a_reminders_file_missing_a_language_is_an_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("old", "new", "named"),
+    [
+        ('  zh-Hant: "問題問了 {n} 件事：逐一回答。"\n', "", "parts"),  # a language missing
+        ("asks {n} things", "asks {count} things", "count"),  # a variable the code does not give
+        ("item_cues:\n", "item_cues:\n  - '(unclosed'\n", "item_cues"),  # a broken cue
+    ],
+)
+def test_a_broken_reminders_file_is_an_error_naming_the_key(tmp_path: Path, old: str, new: str, named: str) -> None:
     shutil.copytree(PROJECT_ROOT / "prompts", tmp_path / "p")
     path = tmp_path / "p" / "answer_reminders.yaml"
-    path.write_text(path.read_text("utf-8").replace('  zh-Hant: "問題問了 {n} 件事：逐一回答。"\n', ""), "utf-8")
-    with pytest.raises(PromptError, match="parts"):
-        load_prompts(tmp_path / "p")
-
-
-def test_a_reminder_line_with_a_wrong_variable_is_an_error(tmp_path: Path) -> None:
-    shutil.copytree(PROJECT_ROOT / "prompts", tmp_path / "p")
-    path = tmp_path / "p" / "answer_reminders.yaml"
-    path.write_text(path.read_text("utf-8").replace("asks {n} things", "asks {count} things"), "utf-8")
-    with pytest.raises(PromptError, match="count"):
-        load_prompts(tmp_path / "p")
-
-
-def test_a_bad_cue_is_an_error(tmp_path: Path) -> None:
-    shutil.copytree(PROJECT_ROOT / "prompts", tmp_path / "p")
-    path = tmp_path / "p" / "answer_reminders.yaml"
-    path.write_text(path.read_text("utf-8").replace("item_cues:\n", "item_cues:\n  - '(unclosed'\n"), "utf-8")
-    with pytest.raises(PromptError, match="item_cues"):
+    text = path.read_text("utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new), "utf-8")
+    with pytest.raises(PromptError, match=named):
         load_prompts(tmp_path / "p")

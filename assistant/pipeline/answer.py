@@ -336,7 +336,8 @@ class AnswerEngine:
         """The system message (always the same) and the user message with the evidence; the
         reminder follows what `asked` (the user's own words, default `question`) asks for."""
         system = self.prompts.answer_system.render()
-        reminder = self.prompts.reminders.line(asked or question, language)
+        asked = asked or question
+        reminder = self.prompts.reminders.line(asked, language, sentences=len(self.kinds.parts(asked)))
         user = self.prompts.answer_user.render(evidence=render_evidence(evidence), question=question, reminder=reminder)
         return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 

@@ -77,7 +77,9 @@ def load_prompt(prompts_dir: Path, name: str, variables: set[str]) -> Prompt:
 class Reminders:
     """The reminder line after the question (`answer_reminders.yaml`): always the same
     line per language, plus a line when the question asks several things or several
-    items, found by the file's cues on the question folded to Simplified script."""
+    items, found by the file's cues on the question folded to Simplified script. The
+    caller says how many sentences the question is (`AnswerKinds.parts`); the cues find
+    the questions joined inside one ("…, and which…")."""
 
     always: dict[str, str]
     parts: dict[str, str]
@@ -85,18 +87,19 @@ class Reminders:
     part_cues: tuple[re.Pattern[str], ...]
     item_cues: tuple[re.Pattern[str], ...]
 
-    def count_parts(self, question: str) -> int:
-        """How many questions `question` holds: one, plus one per part cue match."""
+    def count_parts(self, question: str, sentences: int = 1) -> int:
+        """How many questions `question` holds: its question sentences, plus one per part
+        cue match inside them."""
         folded = to_simplified(question.strip())
-        return 1 + sum(len(p.findall(folded)) for p in self.part_cues)
+        return sentences + sum(len(p.findall(folded)) for p in self.part_cues)
 
     def asks_items(self, question: str) -> bool:
         folded = to_simplified(question)
         return any(p.search(folded) for p in self.item_cues)
 
-    def line(self, question: str, language: str) -> str:
+    def line(self, question: str, language: str, sentences: int = 1) -> str:
         lines = [self.always[language]]
-        n = self.count_parts(question)
+        n = self.count_parts(question, sentences)
         if n > 1:
             lines.append(self.parts[language].format(n=n))
         if self.asks_items(question):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from assistant.pipeline.answerability import load_answer_kinds
 from assistant.pipeline.prompts import PromptError, load_prompt, load_prompts, load_reminders
 from assistant.settings import PROJECT_ROOT
 
@@ -63,7 +64,8 @@ def reminders():  # type: ignore[no-untyped-def]
     ],
 )
 def test_parts_are_counted_from_the_cues(reminders, question: str, parts: int) -> None:  # type: ignore[no-untyped-def]
-    assert reminders.count_parts(question) == parts
+    sentences = len(load_answer_kinds(PROJECT_ROOT / "prompts").parts(question))
+    assert reminders.count_parts(question, sentences) == parts
 
 
 @pytest.mark.parametrize(
@@ -88,7 +90,7 @@ def test_item_questions_are_recognised(reminders, question: str, items: bool) ->
 def test_the_reminder_line_adds_what_the_question_needs(reminders) -> None:  # type: ignore[no-untyped-def]
     plain = reminders.line("When was it founded?", "en")
     assert plain == reminders.always["en"]
-    both = reminders.line("它设在哪个省？围绕哪些领域开展合作？", "zh-Hans").splitlines()
+    both = reminders.line("它设在哪个省？围绕哪些领域开展合作？", "zh-Hans", sentences=2).splitlines()
     assert both[0] == reminders.always["zh-Hans"]
     assert "2" in both[1] and both[2] == reminders.items["zh-Hans"]
 

@@ -172,19 +172,22 @@ def draft_text(raw: str) -> str:
     return " ".join(t.strip() for t in texts if isinstance(t, str) and t.strip())
 
 
+# A curly quote where a JSON string must end (before `}`, `]` or the next key): a model
+# writing Chinese closes the string with the quotation mark of its prose.
+_CURLY_CLOSE = re.compile(r'[”“](?=\s*(?:[}\]]|,\s*"\w+"\s*:))')
+
+
 def _json(raw: str) -> Any:
     text = raw.strip()
     if text.startswith("```"):
         text = re.sub(r"^```\w*\s*|\s*```$", "", text)
-    try:
-        return json.loads(text)
-    except ValueError:
-        start, end = text.find("{"), text.rfind("}")
-        if 0 <= start < end:
-            try:
-                return json.loads(text[start : end + 1])
-            except ValueError:
-                return None
+    start, end = text.find("{"), text.rfind("}")
+    candidates = [text, text[start : end + 1]] if 0 <= start < end else [text]
+    for candidate in [*candidates, *(_CURLY_CLOSE.sub('"', c) for c in candidates)]:
+        try:
+            return json.loads(candidate)
+        except ValueError:
+            continue
     return None
 
 

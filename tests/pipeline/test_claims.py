@@ -45,6 +45,14 @@ def test_broken_json_gives_its_text_fields_never_its_raw_text() -> None:
     assert not prose.structured and prose.claims[0].evidence == [1]
 
 
+def test_a_string_closed_with_a_curly_quote_still_parses() -> None:
+    raw = '{"claims": [{"evidence": [4], "text": "他说：“形成开放格局。”}], "answerable": true}'
+    parsed = parse_reply(raw)
+    assert parsed.answerable is True and parsed.claims == [Claim("他说：“形成开放格局。", [4])]
+    # Inside a string that ends properly, curly quotes stay.
+    assert parse_reply('{"claims": [{"evidence": [1], "text": "“格局”}"}], "answerable": true}').claims[0].text == "“格局”}"
+
+
 def test_free_text_becomes_claims_with_their_markers() -> None:
     parsed = parse_free_text("中心在广西。[1] 它成立于2014年[2]，[3]。")
     assert not parsed.structured and parsed.answerable is None

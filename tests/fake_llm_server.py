@@ -1,8 +1,9 @@
 """A fake OpenAI-compatible chat server on loopback, for fault tests.
 
 `FakeLLMServer` runs a threaded `http.server` on 127.0.0.1 (a free port) and answers
-`POST /v1/chat/completions` (streaming or not) and `GET /v1/models` according to its
-`mode`, which a test may change at any time:
+`POST /v1/chat/completions` (streaming or not), `POST /v1/completions` (streamed: text
+completion chunks) and `GET /v1/models` according to its `mode`, which a test may change
+at any time:
 
 - `ok`: the configured `answer`, streamed word by word, then `finish_reason: "stop"` and
   `data: [DONE]`;
@@ -48,7 +49,15 @@ def closed_port_url() -> str:
     return f"http://127.0.0.1:{port}/v1"
 
 
-def _chunk(content: str | None, finish: str | None = None, role: bool = False) -> dict[str, Any]:
+def _chunk(content: str | None, finish: str | None = None, role: bool = False, *, text: bool = False) -> dict[str, Any]:
+    if text:  # a text completion's chunk (`/v1/completions`)
+        return {
+            "id": "cmpl-fake",
+            "object": "text_completion",
+            "created": 1735689600,
+            "model": "fake-model",
+            "choices": [{"index": 0, "text": content or "", "finish_reason": finish, "logprobs": None}],
+        }
     delta: dict[str, Any] = {}
     if role:
         delta["role"] = "assistant"
@@ -156,6 +165,7 @@ class FakeLLMServer:
     def _answer(self, h: BaseHTTPRequestHandler, payload: dict[str, Any]) -> None:
         mode = self.mode
         stream = bool(payload.get("stream"))
+        text = not h.path.endswith("/chat/completions")
         if mode == "slow":
             self._sleep(self.delay)
         if mode == "garbage":
@@ -245,14 +255,14 @@ class FakeLLMServer:
                         h.wfile.flush()
                         h.connection.shutdown(socket.SHUT_WR)
                 return
-            event(_chunk(token, role=i == 0))
+            event(_chunk(token, role=i == 0, text=text))
             if mode == "stall" and i == 0:
                 self._sleep(self.delay)
             if mode == "trickle":
                 self._sleep(self.interval)
                 if self._stopping.is_set():
                     return
-        event(_chunk(None, finish="stop"))
+        event(_chunk(None, finish="stop", text=text))
         write(b"data: [DONE]\n\n")
         write(b"")
 

@@ -38,7 +38,7 @@ class QueuedModel:
         self.queue = ChatQueue(concurrency=1, max_waiting=0, wait_timeout=5)
         self.calls = 0
 
-    def stream(self, messages: list[dict[str, str]], *, max_tokens: int, schema: object = None, token_bias: object = None) -> Iterator[str]:
+    def stream(self, messages: list[dict[str, str]], *, max_tokens: int, schema: object = None, token_bias: object = None, prefix: str = "") -> Iterator[str]:
         with self.queue.turn():
             self.calls += 1
             yield "The China–ASEAN Technology Transfer Center serves ASEAN countries [1]."

@@ -162,3 +162,17 @@ def test_the_real_server_applies_a_token_bias(local_assistant: Assistant) -> Non
     biased = "".join(model.stream(ask, max_tokens=12, token_bias={" false": 30.0, "false": 30.0}))
     assert "true" in plain and "false" not in plain, plain
     assert "false" in biased, biased
+
+
+def test_the_real_model_continues_a_given_reply_start(local_assistant: Assistant) -> None:
+    """An answer's JSON opening is written for the model (the completions endpoint over the
+    model file's chat template): the stream starts with it and the model goes on from it."""
+    model = local_assistant.chat_model
+    assert model is not None
+    ask = [
+        {"role": "system", "content": "Reply with one JSON object only."},
+        {"role": "user", "content": 'What is the capital of France? Reply as {"city": "..."}'},
+    ]
+    text = "".join(model.stream(ask, max_tokens=20, prefix='{"city": "'))
+    assert text.startswith('{"city": "'), text
+    assert json.loads(text)["city"] == "Paris", text

@@ -47,15 +47,18 @@ class RecordedChatModel:
         max_tokens: int,
         schema: dict[str, Any] | None = None,
         token_bias: Mapping[str, float] | None = None,
+        prefix: str = "",
     ) -> Iterator[str]:
-        path = self._path("stream", messages, max_tokens, schema, token_bias)
+        path = self._path("stream", messages, max_tokens, schema, token_bias, prefix)
         recorded = self._read(path)
         if recorded is not None:
             self.replayed += 1
             yield recorded
             return
         parts: list[str] = []
-        for token in self.inner.stream(messages, max_tokens=max_tokens, schema=schema, token_bias=token_bias):
+        for token in self.inner.stream(
+            messages, max_tokens=max_tokens, schema=schema, token_bias=token_bias, prefix=prefix
+        ):
             parts.append(token)
             yield token
         self._write(path, "".join(parts))  # only a reply that ended: a failure records nothing
@@ -83,11 +86,15 @@ class RecordedChatModel:
         max_tokens: int,
         schema: dict[str, Any] | None,
         token_bias: Mapping[str, float] | None = None,
+        prefix: str = "",
     ) -> Path:
-        # A bias joins the key only when there is one: replies recorded without stay valid.
+        # A bias or a reply start joins the key only when there is one: replies recorded
+        # without stay valid.
         fields: list[Any] = [call, self.inner.backend, messages, max_tokens, schema]
         if token_bias:
             fields.append(dict(token_bias))
+        if prefix:
+            fields.append({"prefix": prefix})
         key = json.dumps(fields, ensure_ascii=False, sort_keys=True)
         return self.directory / f"{hashlib.sha256(key.encode('utf-8')).hexdigest()[:32]}.json"
 

@@ -33,12 +33,17 @@ class ChatModel(Protocol):
         max_tokens: int,
         schema: dict[str, Any] | None = None,
         token_bias: Mapping[str, float] | None = None,
+        prefix: str = "",
     ) -> Iterator[str]:
         """The answer's text as it arrives; with `schema`, JSON following it where the
         backend can constrain its output (otherwise free text, which callers handle).
 
         `token_bias` adds to the logits of the tokens spelled by its keys (" false": 4.6)
-        where the backend can (a llama-cpp-python server); others ignore it."""
+        where the backend can (a llama-cpp-python server); others ignore it.
+
+        `prefix` is how the reply should start. A backend that can write it for the model
+        (the bundled model) does, and the stream then begins with `prefix`; others ignore
+        it and the model writes its own start."""
         ...
 
     def complete(self, messages: list[Message], *, max_tokens: int) -> str: ...

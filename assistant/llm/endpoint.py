@@ -5,6 +5,8 @@ The client is the chat model `langchain.chat_models.init_chat_model` builds for 
 is built on first use, so constructing a backend does no network I/O. The messages, already
 rendered by the answer stage, go in as LangChain messages and the text is read straight off
 the model's stream: there is no prompt template or output parser at this level.
+`continue_stream` sends a text already in the model's chat format to the completions
+endpoint (through the `openai` client), for a server that runs a known model file.
 
 `ASSISTANT_LLM_TIMEOUT` bounds each wait (to connect, for the first token, between tokens),
 `ASSISTANT_LLM_DEADLINE` the whole call, streamed answer included; a stream that ends
@@ -18,7 +20,7 @@ import contextlib
 import math
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
 from assistant.llm.base import ChatModelError, Message, _describe, _redact, _safe_url
@@ -51,6 +53,7 @@ class OpenAIChatModel:
         self._deadline = deadline  # None: only the per-wait timeout
         self._backend = backend
         self._client: Any = None
+        self._raw: Any = None  # the `openai` client, for `continue_stream`
         self._lock = threading.Lock()
         self.queue = queue
         self.json_mode = json_mode
@@ -126,7 +129,10 @@ class OpenAIChatModel:
         max_tokens: int,
         schema: dict[str, Any] | None = None,
         token_bias: Mapping[str, float] | None = None,
+        prefix: str = "",
     ) -> Iterator[str]:
+        # `prefix` is ignored: the chat API has no way to write the start of the model's
+        # reply, and a trailing assistant message would make most servers start a new one.
         if self.queue is None:
             yield from self._stream(messages, max_tokens, schema, token_bias)
             return
@@ -140,17 +146,71 @@ class OpenAIChatModel:
         schema: dict[str, Any] | None = None,
         token_bias: Mapping[str, float] | None = None,
     ) -> Iterator[str]:
+        def pieces() -> Iterator[tuple[str, bool]]:
+            for chunk in self._llm(max_tokens, schema, token_bias).stream(_to_lc(_guarded(messages))):
+                text = chunk.content if isinstance(chunk.content, str) else ""
+                yield text, bool(chunk.response_metadata.get("finish_reason"))
+
+        yield from self._read(pieces)
+
+    def continue_stream(
+        self,
+        prompt: str,
+        *,
+        max_tokens: int,
+        stop: Sequence[str] = (),
+        token_bias: Mapping[str, float] | None = None,
+    ) -> Iterator[str]:
+        """The model's continuation of `prompt`, a text already in the model's chat format
+        (the completions endpoint: the server applies no template), so the prompt may end
+        inside the assistant's reply. Same timeouts, errors and checks as `stream`."""
+
+        def pieces() -> Iterator[tuple[str, bool]]:
+            extra: dict[str, Any] = {}
+            if token_bias and self.bias_by_text:
+                extra = {"logit_bias": dict(token_bias), "logit_bias_type": "tokens"}
+            chunks = self._completions().create(
+                model=self._model or "local",
+                prompt=prompt,
+                max_tokens=max_tokens,
+                temperature=0,
+                stop=list(stop) or None,
+                stream=True,
+                extra_body=extra or None,
+            )
+            try:
+                for chunk in chunks:
+                    choice = chunk.choices[0] if chunk.choices else None
+                    if choice is not None:
+                        yield choice.text or "", bool(choice.finish_reason)
+            finally:
+                chunks.close()
+
+        yield from self._read(pieces)
+
+    def _completions(self) -> Any:
+        """The `openai` client's completions resource, built on first use."""
+        with self._lock:
+            if self._raw is None:
+                import openai
+
+                self._raw = openai.OpenAI(
+                    base_url=self._base_url, api_key=self._api_key, timeout=self._timeout, max_retries=0
+                )
+        return self._raw.completions
+
+    def _read(self, pieces: Callable[[], Iterator[tuple[str, bool]]]) -> Iterator[str]:
+        """The text of `pieces()` ((text, finished) per chunk) with the deadline applied and
+        every failure turned into a `ChatModelError`."""
         where = _safe_url(self._base_url)
         deadline = time.monotonic() + self._deadline if self._deadline else math.inf
         finished = False
         got_text = False
-        chunks: Iterator[Any] | None = None
+        chunks: Iterator[tuple[str, bool]] | None = None
         try:
-            chunks = iter(self._llm(max_tokens, schema, token_bias).stream(_to_lc(_guarded(messages))))
-            for chunk in chunks:
-                if chunk.response_metadata.get("finish_reason"):
-                    finished = True
-                text = chunk.content if isinstance(chunk.content, str) else ""
+            chunks = pieces()
+            for text, done in chunks:
+                finished = finished or done
                 if text:
                     got_text = True
                     yield text
@@ -184,7 +244,7 @@ class OpenAIChatModel:
         return True, f"{self._backend} model {self._model}"
 
     def close(self) -> None:
-        self._client = None
+        self._client = self._raw = None
 
 
 def _to_lc(messages: list[Message]):  # type: ignore[no-untyped-def]

@@ -9,10 +9,19 @@ quote's translation) go to two server processes over the same memory-mapped weig
 its cache per process: a side task run in the answering process would push out the
 answer prompt's fixed instructions, which the next answer then reads again (about 3 s on
 2 cores). The two share one queue, so they never compete for the cores.
+
+An answer whose start is given (`stream(..., prefix=...)`, the opening of the JSON answer)
+goes to the server's completions endpoint as the model file's own chat template rendered
+here (the template llama-cpp-python's server applies to chat requests) followed by that
+start: the model continues the reply instead of writing the opening itself, so its first
+claim's text comes sooner and a code fence or indented JSON cannot appear. With the
+grammar (`ASSISTANT_LOCAL_JSON=grammar`) or a file without a template, answers go to the
+chat endpoint as before.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -20,11 +29,17 @@ from typing import TYPE_CHECKING, Any
 
 from assistant.llm.base import ChatModelError, Message
 from assistant.llm.endpoint import OpenAIChatModel
+from assistant.llm.guard import _guarded
 from assistant.llm.queue import queue_for
 from assistant.settings import Settings
 
 if TYPE_CHECKING:
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
     from assistant.llm.server import LocalModelServer
+
+log = logging.getLogger(__name__)
+
 
 class LocalChatModel:
     """The bundled GGUF model, run as a local OpenAI-compatible server (two with the side server)."""
@@ -36,6 +51,7 @@ class LocalChatModel:
         self._side_server: LocalModelServer | None = None
         self._side_client: OpenAIChatModel | None = None
         self._error: str | None = None
+        self._template: Jinja2ChatFormatter | None = None
         self._lock = threading.Lock()
         self.queue = queue_for(settings, "local")
         if start:
@@ -67,6 +83,8 @@ class LocalChatModel:
                 self._error = str(exc)
                 raise ChatModelError(str(exc)) from exc
             self._server, self._client = server, client
+            if self._settings.local_json == "prompt" and self._template is None:
+                self._template = chat_template(path)
             if side is not None:
                 self._side_server, self._side_client = side
             self._error = None
@@ -115,12 +133,23 @@ class LocalChatModel:
         max_tokens: int,
         schema: dict[str, Any] | None = None,
         token_bias: Mapping[str, float] | None = None,
+        prefix: str = "",
     ) -> Iterator[str]:
         # The llama server answers one request at a time: wait in line (or be refused)
         # here, not in its socket backlog.
         with self.queue.turn():
-            yield from self._ready_client().stream(
-                messages, max_tokens=max_tokens, schema=schema, token_bias=token_bias
+            client = self._ready_client()
+            template = self._template
+            if not prefix or template is None:
+                yield from client.stream(messages, max_tokens=max_tokens, schema=schema, token_bias=token_bias)
+                return
+            rendered = template(messages=_guarded(messages))  # type: ignore[arg-type]  # plain role/content dicts
+            yield prefix
+            yield from client.continue_stream(
+                rendered.prompt + prefix,
+                max_tokens=max_tokens,
+                stop=_stops(rendered.stop),
+                token_bias=token_bias,
             )
 
     def complete(self, messages: list[Message], *, max_tokens: int) -> str:
@@ -143,3 +172,38 @@ class LocalChatModel:
         self._client = self._side_client = None
 
 
+
+
+def chat_template(path: Path) -> Jinja2ChatFormatter | None:
+    """The chat template of the GGUF file at `path` as llama-cpp-python's server applies it
+    to chat requests (its `tokenizer.chat_template`, with the file's own end and start
+    tokens), or None when the file has none or cannot be read. Loads the vocabulary only
+    (under a second)."""
+    try:
+        from llama_cpp import Llama
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        vocab = Llama(str(path), vocab_only=True, verbose=False)
+        template = vocab.metadata.get("tokenizer.chat_template")
+        if not template:
+            return None
+        eos, bos = vocab.token_eos(), vocab.token_bos()
+        return Jinja2ChatFormatter(
+            template=template,
+            eos_token=_token_text(vocab, eos),
+            bos_token=_token_text(vocab, bos),
+            stop_token_ids=[eos],
+        )
+    except Exception as exc:  # the chat endpoint still answers; only the reply start is lost
+        log.warning("no chat template read from %s (answers use the chat endpoint): %s", path, exc)
+        return None
+
+
+def _token_text(vocab: Any, token: int) -> str:
+    return vocab.detokenize([token], special=True).decode("utf-8", "replace") if token != -1 else ""
+
+
+def _stops(stop: str | list[str] | None) -> list[str]:
+    if stop is None:
+        return []
+    return [stop] if isinstance(stop, str) else list(stop)

@@ -155,6 +155,7 @@ def load_reminders(prompts_dir: Path) -> Reminders:
 class PromptSet:
     answer_system: Prompt
     answer_user: Prompt
+    answer_start: Prompt
     condense: Prompt
     translate: Prompt
     reminders: Reminders
@@ -166,6 +167,8 @@ def load_prompts(prompts_dir: Path) -> PromptSet:
         # its evaluated prefix across requests.
         answer_system=load_prompt(prompts_dir, "answer_system.txt", set()),
         answer_user=load_prompt(prompts_dir, "answer_user.txt", {"evidence", "question", "reminder"}),
+        # The opening of the reply, written for the model where the backend can.
+        answer_start=load_prompt(prompts_dir, "answer_start.txt", set()),
         condense=load_prompt(prompts_dir, "condense.txt", {"history", "question"}),
         translate=load_prompt(prompts_dir, "translate.txt", {"text", "language_name"}),
         reminders=load_reminders(prompts_dir),

@@ -18,7 +18,7 @@ class CountingModel:
         self.calls = 0
         self.fail = fail
 
-    def stream(self, messages, *, max_tokens: int, schema=None, token_bias=None) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    def stream(self, messages, *, max_tokens: int, schema=None, token_bias=None, prefix="") -> Iterator[str]:  # type: ignore[no-untyped-def]
         self.calls += 1
         yield "par"
         if self.fail:
@@ -48,12 +48,14 @@ def test_a_request_seen_before_is_replayed_and_a_new_one_recorded(tmp_path: Path
     "".join(model.stream(ask, max_tokens=11))
     "".join(model.stream(ask, max_tokens=10, schema={"type": "object"}))
     "".join(model.stream(ask, max_tokens=10, token_bias={" false": 4.6}))
-    assert inner.calls == 5
-    # No bias is the same request as an empty one: replies recorded before biases replay.
-    "".join(model.stream(ask, max_tokens=10, token_bias={}))
-    assert inner.calls == 5
+    "".join(model.stream(ask, max_tokens=10, prefix="{"))
+    assert inner.calls == 6
+    # No bias or reply start is the same request as an empty one: replies recorded before
+    # either existed replay.
+    "".join(model.stream(ask, max_tokens=10, token_bias={}, prefix=""))
+    assert inner.calls == 6
     assert model.complete(ask, max_tokens=5) == model.complete(ask, max_tokens=5) == "done q1"
-    assert inner.calls == 6 and model.replayed == 2 and model.recorded == 6
+    assert inner.calls == 7 and model.replayed == 2 and model.recorded == 7
 
 
 def test_a_failed_reply_is_not_recorded(tmp_path: Path) -> None:

@@ -77,3 +77,35 @@ def test_without_a_bias_nothing_extra_is_sent() -> None:
         model = OpenAIChatModel(base_url=server.base_url, api_key="x", model="fake-model", timeout=10, json_mode="llama")
         "".join(model.stream([{"role": "user", "content": "hi"}], max_tokens=20))
         assert "logit_bias" not in server.requests[-1]["json"]
+
+
+def test_continuing_a_prompt_streams_the_completion_with_its_stops_and_bias() -> None:
+    with fake_llm("ok", answer='1], "text": "ok"}]}') as server:
+        model = OpenAIChatModel(base_url=server.base_url, api_key="x", model="fake-model", timeout=10, json_mode="llama")
+        text = "".join(
+            model.continue_stream('<s>Q</s><a>{"evidence": [', max_tokens=30, stop=["</a>"], token_bias={" false": 3.0})
+        )
+        request = server.requests[-1]
+    assert text == '1], "text": "ok"}]}'
+    assert request["path"].endswith("/v1/completions")
+    body = request["json"]
+    assert body["prompt"] == '<s>Q</s><a>{"evidence": [' and body["stop"] == ["</a>"] and body["max_tokens"] == 30
+    assert body["logit_bias"] == {" false": 3.0} and body["logit_bias_type"] == "tokens"
+
+
+@pytest.mark.parametrize(("mode", "error"), [("cut_clean", "stopped mid-answer"), ("error500", "failed")])
+def test_a_broken_continuation_is_a_chat_model_error(mode: str, error: str) -> None:
+    with fake_llm(mode) as server:
+        model = OpenAIChatModel(base_url=server.base_url, api_key="secret-key-123", model="fake-model", timeout=10)
+        with pytest.raises(ChatModelError, match=error) as caught:
+            "".join(model.continue_stream("prompt", max_tokens=10))
+    assert "secret-key-123" not in str(caught.value)
+
+
+def test_an_endpoint_ignores_a_reply_start() -> None:
+    # The chat API cannot write the start of the model's reply: the model writes all of it.
+    with fake_llm("ok", answer="whole reply") as server:
+        model = OpenAIChatModel(base_url=server.base_url, api_key="x", model="fake-model", timeout=10)
+        text = "".join(model.stream([{"role": "user", "content": "hi"}], max_tokens=20, prefix='{"claims": ['))
+        messages = server.requests[-1]["json"]["messages"]
+    assert text == "whole reply" and [m["role"] for m in messages] == ["user"]

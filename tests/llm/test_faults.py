@@ -299,7 +299,7 @@ class ScriptedSlowModel:
         self.order: list[str] = []
         self._lock = threading.Lock()
 
-    def stream(self, messages: list[dict[str, str]], *, max_tokens: int, schema: object = None, token_bias: object = None) -> Iterator[str]:
+    def stream(self, messages: list[dict[str, str]], *, max_tokens: int, schema: object = None, token_bias: object = None, prefix: str = "") -> Iterator[str]:
         with self.queue.turn():
             with self._lock:
                 self.inside += 1

@@ -40,11 +40,13 @@ class ScriptedModel:
         self.calls: list[list[dict[str, str]]] = []
         self.schemas: list[object] = []
         self.biases: list[object] = []
+        self.prefixes: list[str] = []
 
-    def stream(self, messages, *, max_tokens: int, schema=None, token_bias=None) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    def stream(self, messages, *, max_tokens: int, schema=None, token_bias=None, prefix="") -> Iterator[str]:  # type: ignore[no-untyped-def]
         self.calls.append(messages)
         self.schemas.append(schema)
         self.biases.append(token_bias)
+        self.prefixes.append(prefix)
         if self.fail:
             raise ChatModelError("The chat model at http://127.0.0.1:9 cannot be reached (ConnectError).")
         reply = self.reply(messages[-1]["content"]) if callable(self.reply) else self.reply
@@ -502,6 +504,13 @@ def test_the_answerable_threshold_becomes_a_bias_against_true(retriever, least: 
         assert model.biases == [None]
     else:
         assert model.biases[0] == pytest.approx({" false": bias, "false": bias})
+
+
+def test_the_reply_is_asked_to_start_with_the_prompt_files_opening(retriever) -> None:  # type: ignore[no-untyped-def]
+    model = ScriptedModel(claims(("The China–ASEAN center serves ASEAN countries.", "东盟")))
+    engine(retriever, model).answer("Which technology transfer center serves ASEAN countries?")
+    opening = (PROJECT_ROOT / "prompts" / "answer_start.txt").read_text("utf-8").replace("{{", "{").strip()
+    assert model.prefixes == [opening] and opening.startswith('{"claims"')
 
 
 def test_the_reminder_asks_for_every_part_and_item(retriever) -> None:  # type: ignore[no-untyped-def]

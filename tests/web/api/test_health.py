@@ -68,7 +68,7 @@ class _LoadingModel:
 
     backend = "local"
 
-    def stream(self, messages, *, max_tokens, schema=None, token_bias=None):  # type: ignore[no-untyped-def]
+    def stream(self, messages, *, max_tokens, schema=None, token_bias=None, prefix=""):  # type: ignore[no-untyped-def]
         raise AssertionError("not called by /readyz")
 
     def complete(self, messages, *, max_tokens):  # type: ignore[no-untyped-def]

@@ -50,7 +50,7 @@ class QueuedModel:
         self.queue = ChatQueue(concurrency=1, max_waiting=0, wait_timeout=5)
         self.fail = fail
 
-    def stream(self, messages: object, *, max_tokens: int, schema: object = None, token_bias: object = None) -> Iterator[str]:
+    def stream(self, messages: object, *, max_tokens: int, schema: object = None, token_bias: object = None, prefix: str = "") -> Iterator[str]:
         with self.queue.turn():
             if self.fail:
                 raise ChatModelError("the model is down")

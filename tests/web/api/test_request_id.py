@@ -112,7 +112,7 @@ class LoggingModel:
     backend = "openai"
     queue = None
 
-    def stream(self, messages: object, *, max_tokens: int, schema: object = None, token_bias: object = None) -> Iterator[str]:
+    def stream(self, messages: object, *, max_tokens: int, schema: object = None, token_bias: object = None, prefix: str = "") -> Iterator[str]:
         logging.getLogger("tests.model").warning("model called")
         yield "The China–ASEAN Technology Transfer Center serves ASEAN countries [1]."
 

@@ -105,6 +105,10 @@ def han_ratio(text: str) -> float:
     return han / (han + latin)
 
 
+# Up to this many Han characters a text is question-sized: its script is decided by counts.
+SHORT_HAN = 60
+
+
 def is_traditional(text: str) -> bool:
     """True when a noticeable share of the Han characters simplify under T → S conversion.
 
@@ -116,6 +120,13 @@ def is_traditional(text: str) -> bool:
         return False
     simplified = to_simplified(han)
     changed = sum(1 for a, b in zip(han, simplified, strict=False) if a != b)
+    if len(han) <= SHORT_HAN:
+        # A question is too short for a share ("中非創新合作中心的主要任務有哪些？" changes
+        # 2 of 16): the script whose own characters it holds more of wins.
+        traditional = to_traditional(han)
+        simplified_only = sum(1 for a, b in zip(han, traditional, strict=False) if a != b)
+        if changed != simplified_only:
+            return changed > simplified_only
     # Traditional text differs from Simplified in roughly a quarter to a third of its
     # characters; 15% keeps a stray variant in a Simplified question from flipping it.
     return changed >= max(1, 0.15 * len(han))

@@ -24,6 +24,10 @@ from assistant.text import (
         ("What does 中国—东盟技术转移中心 do?", "en"),
         ("中国—东盟技术转移中心 (China–ASEAN Technology Transfer Center) 在哪里？", "zh-Hans"),
         ("东盟技术转移中心在广西南宁，歷史", "zh-Hans"),  # one stray Traditional character
+        # Short questions with few script-specific characters: counted, not shared out.
+        ("中非創新合作中心的主要任務有哪些？", "zh-Hant"),
+        ("中非创新合作中心的主要任务有哪些？", "zh-Hans"),
+        ("中心在哪裡成立？", "zh-Hant"),
     ],
 )
 def test_detect_language(text: str, language: str) -> None:

@@ -232,9 +232,11 @@ def check_claims(
     seen: set[str] = set()
     for claim in claims:
         text = re.sub(r"\s*\[\d{1,2}\]", "", claim.text).strip()
-        if not text or normalize(text) in seen:
+        plain = normalize(text).rstrip("。.!！;；")
+        # A claim repeating (part of) an earlier one adds nothing ("…总规模5亿元,首期2亿元。" then "首期2亿元。").
+        if not plain or any(plain in earlier for earlier in seen):
             continue
-        seen.add(normalize(text))
+        seen.add(plain)
         if not kinds.beyond(text, question).strip() or not [
             w for w in _content_words(text, kinds) if w not in question_terms and w not in normalize(question)
         ]:

@@ -322,6 +322,12 @@ def test_the_quote_shown_for_a_number_holds_that_number(retriever) -> None:  # t
     assert all("5亿元" in c.quote for c in answer.citations)
 
 
+def test_a_claim_repeating_part_of_an_earlier_one_is_left_out(retriever) -> None:  # type: ignore[no-untyped-def]
+    model = ScriptedModel(claims(("该基金总规模5亿元，首期2亿元。", "5亿元"), ("首期2亿元。", "5亿元")))
+    answer = engine(retriever, model).answer("上合组织成员国科技成果转化基金总规模多少？")
+    assert answer.grounded and answer.answer.count("首期2亿元") == 1, answer.answer
+
+
 # ---------------------------------------------------------------------- query translation
 
 SCO_OPENING_EN = "In which district did the SCO platform open its doors?"

@@ -13,14 +13,16 @@ answer prompt's fixed instructions, which the next answer then reads again (abou
 An answer whose start is given (`stream(..., prefix=...)`, the opening of the JSON answer)
 goes to the server's completions endpoint as the model file's own chat template rendered
 here (the template llama-cpp-python's server applies to chat requests) followed by that
-start: the model continues the reply instead of writing the opening itself, so its first
-claim's text comes sooner and a code fence or indented JSON cannot appear. With the
+start: the model continues the reply instead of generating the opening itself, so its
+first claim's text comes sooner. With the
 grammar (`ASSISTANT_LOCAL_JSON=grammar`) or a file without a template, answers go to the
 chat endpoint as before.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import threading
 from collections.abc import Iterator, Mapping
@@ -183,7 +185,13 @@ def chat_template(path: Path) -> Jinja2ChatFormatter | None:
         from llama_cpp import Llama
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-        vocab = Llama(str(path), vocab_only=True, verbose=False)
+        # llama.cpp warns through Python's stderr that a vocabulary has no training
+        # context; that says nothing to a user, so it goes to the debug log.
+        noise = io.StringIO()
+        with contextlib.redirect_stderr(noise):
+            vocab = Llama(str(path), vocab_only=True, verbose=False)
+        if noise.getvalue().strip():
+            log.debug("llama.cpp while reading %s: %s", path.name, noise.getvalue().strip())
         template = vocab.metadata.get("tokenizer.chat_template")
         if not template:
             return None

@@ -181,9 +181,6 @@ class AnswerEngine:
         # is when P(true) / P(false) < p / (1 - p): the bias that asks for probability p.
         bias = math.log(answerable_min / (1.0 - answerable_min))
         self.token_bias = {" false": bias, "false": bias} if bias > 0 else None
-        # The JSON answer's opening: a backend that writes it for the model saves the
-        # tokens before the first claim's text (and a small model's code fence).
-        self.reply_start = prompts.answer_start.render().rstrip("\n")
         self.count_tokens = count_tokens or estimate_tokens
         # Small models writing English over Chinese passages leave some names untranslated.
         self.names = names if names is not None else Names()
@@ -251,7 +248,9 @@ class AnswerEngine:
                 max_tokens=self.max_answer_tokens,
                 schema=ANSWER_SCHEMA,
                 token_bias=self.token_bias,
-                prefix=self.reply_start,
+                # The JSON answer's opening: a backend that writes it for the model saves
+                # the tokens before the first claim's text.
+                prefix=self.prompts.answer_start[language],
             ):
                 raw_parts.append(token)
                 raw = "".join(raw_parts)

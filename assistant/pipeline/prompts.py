@@ -24,6 +24,7 @@ from assistant.errors import AssistantError
 from assistant.text import to_simplified
 
 REMINDERS_FILE = "answer_reminders.yaml"
+START_FILE = "answer_start.yaml"
 _FORMATTER = string.Formatter()
 LANGUAGES = ("en", "zh-Hans", "zh-Hant")
 
@@ -151,11 +152,23 @@ def load_reminders(prompts_dir: Path) -> Reminders:
     )
 
 
+def load_answer_start(prompts_dir: Path) -> dict[str, str]:
+    """The opening of the JSON answer per language (`answer_start.yaml`), written for the
+    model where the backend can."""
+    path = prompts_dir / START_FILE
+    data = read_data_file(path)
+    if not isinstance(data, dict) or any(
+        not isinstance(data.get(lang), str) or "{" not in data[lang] for lang in LANGUAGES
+    ):
+        raise PromptError(f"{path}: needs the opening of a JSON answer (with its '{{') for each of {', '.join(LANGUAGES)}.")
+    return {lang: data[lang] for lang in LANGUAGES}
+
+
 @dataclass(frozen=True)
 class PromptSet:
     answer_system: Prompt
     answer_user: Prompt
-    answer_start: Prompt
+    answer_start: dict[str, str]  # language → the opening of the JSON answer
     condense: Prompt
     translate: Prompt
     reminders: Reminders
@@ -167,8 +180,7 @@ def load_prompts(prompts_dir: Path) -> PromptSet:
         # its evaluated prefix across requests.
         answer_system=load_prompt(prompts_dir, "answer_system.txt", set()),
         answer_user=load_prompt(prompts_dir, "answer_user.txt", {"evidence", "question", "reminder"}),
-        # The opening of the reply, written for the model where the backend can.
-        answer_start=load_prompt(prompts_dir, "answer_start.txt", set()),
+        answer_start=load_answer_start(prompts_dir),
         condense=load_prompt(prompts_dir, "condense.txt", {"history", "question"}),
         translate=load_prompt(prompts_dir, "translate.txt", {"text", "language_name"}),
         reminders=load_reminders(prompts_dir),

@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Iterator
 
 import pytest
+import yaml
 
 from assistant.llm.base import ChatModelError
 from assistant.pipeline.answer import AnswerEngine, DoneEvent, SourcesEvent, TokenEvent, Turn
@@ -512,11 +513,13 @@ def test_the_answerable_threshold_becomes_a_bias_against_true(retriever, least: 
         assert model.biases[0] == pytest.approx({" false": bias, "false": bias})
 
 
-def test_the_reply_is_asked_to_start_with_the_prompt_files_opening(retriever) -> None:  # type: ignore[no-untyped-def]
+def test_the_reply_is_asked_to_start_with_the_data_files_opening_for_its_language(retriever) -> None:  # type: ignore[no-untyped-def]
     model = ScriptedModel(claims(("The China–ASEAN center serves ASEAN countries.", "东盟")))
     engine(retriever, model).answer("Which technology transfer center serves ASEAN countries?")
-    opening = (PROJECT_ROOT / "prompts" / "answer_start.txt").read_text("utf-8").replace("{{", "{").strip()
-    assert model.prefixes == [opening] and opening.startswith('{"claims"')
+    engine(retriever, model).answer("哪個技術轉移中心面向東盟國家？")
+    openings = yaml.safe_load((PROJECT_ROOT / "prompts" / "answer_start.yaml").read_text("utf-8"))
+    assert model.prefixes == [openings["en"], openings["zh-Hant"]]
+    assert all('"claims"' in opening for opening in model.prefixes)
 
 
 def test_the_reminder_asks_for_every_part_and_item(retriever) -> None:  # type: ignore[no-untyped-def]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -111,3 +112,27 @@ def test_a_broken_reminders_file_is_an_error_naming_the_key(tmp_path: Path, old:
     path.write_text(text.replace(old, new), "utf-8")
     with pytest.raises(PromptError, match=named):
         load_prompts(tmp_path / "p")
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        lambda text: text.replace("zh-Hant:", "zh-TW:"),  # a language missing
+        lambda text: text.replace("en: '{\"claims\": [{\"evidence\": ['", "en: 'Answer:'"),  # no JSON opening
+    ],
+)
+def test_a_broken_answer_start_file_is_an_error_naming_the_file(tmp_path: Path, broken: Callable[[str], str]) -> None:
+    shutil.copytree(PROJECT_ROOT / "prompts", tmp_path / "p")
+    path = tmp_path / "p" / "answer_start.yaml"
+    text = path.read_text("utf-8")
+    assert broken(text) != text
+    path.write_text(broken(text), "utf-8")
+    with pytest.raises(PromptError, match=r"answer_start\.yaml"):
+        load_prompts(tmp_path / "p")
+
+
+def test_the_answer_start_opens_the_json_answer_in_every_language() -> None:
+    starts = load_prompts(PROJECT_ROOT / "prompts").answer_start
+    assert set(starts) == {"en", "zh-Hans", "zh-Hant"}
+    for opening in starts.values():
+        assert opening.lstrip("`json\n").startswith("{") and opening.rstrip().endswith('"evidence": [')

@@ -113,11 +113,7 @@ class OpenAIChatModel:
             # Through `extra_body`: LangChain would route a `response_format` argument to the
             # SDK's parse helper, which does not know llama.cpp's schema-in-json_object form.
             extra["response_format"] = response_format
-        if token_bias and self.bias_by_text:
-            # llama-cpp-python's server tokenizes the keys itself (`logit_bias_type`); other
-            # endpoints take token ids of a vocabulary this client does not know.
-            extra["logit_bias"] = dict(token_bias)
-            extra["logit_bias_type"] = "tokens"
+        extra.update(self._bias_fields(token_bias))
         if not extra:
             return self._client.bind(max_tokens=max_tokens)
         return self._client.bind(max_tokens=max_tokens, extra_body=extra)
@@ -166,11 +162,9 @@ class OpenAIChatModel:
         inside the assistant's reply. Same timeouts, errors and checks as `stream`."""
 
         def pieces() -> Iterator[tuple[str, bool]]:
-            extra: dict[str, Any] = {}
-            if token_bias and self.bias_by_text:
-                extra = {"logit_bias": dict(token_bias), "logit_bias_type": "tokens"}
+            extra = self._bias_fields(token_bias)
             chunks = self._completions().create(
-                model=self._model or "local",
+                model=self._model,
                 prompt=prompt,
                 max_tokens=max_tokens,
                 temperature=0,
@@ -187,6 +181,14 @@ class OpenAIChatModel:
                 chunks.close()
 
         yield from self._read(pieces)
+
+    def _bias_fields(self, token_bias: Mapping[str, float] | None) -> dict[str, Any]:
+        """The request fields that carry `token_bias`, where this server reads them."""
+        if not token_bias or not self.bias_by_text:
+            return {}
+        # llama-cpp-python's server tokenizes the keys itself (`logit_bias_type`); other
+        # endpoints take token ids of a vocabulary this client does not know.
+        return {"logit_bias": dict(token_bias), "logit_bias_type": "tokens"}
 
     def _completions(self) -> Any:
         """The `openai` client's completions resource, built on first use."""

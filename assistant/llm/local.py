@@ -14,9 +14,8 @@ An answer whose start is given (`stream(..., prefix=...)`, the opening of the JS
 goes to the server's completions endpoint as the model file's own chat template rendered
 here (the template llama-cpp-python's server applies to chat requests) followed by that
 start: the model continues the reply instead of generating the opening itself, so its
-first claim's text comes sooner. With the
-grammar (`ASSISTANT_LOCAL_JSON=grammar`) or a file without a template, answers go to the
-chat endpoint as before.
+first claim's text comes sooner. With the grammar (`ASSISTANT_LOCAL_JSON=grammar`) or a
+file without a template, answers go to the chat endpoint.
 """
 
 from __future__ import annotations
@@ -172,8 +171,6 @@ class LocalChatModel:
                 server.stop()
         self._server = self._side_server = None
         self._client = self._side_client = None
-
-
 
 
 def chat_template(path: Path) -> Jinja2ChatFormatter | None:
